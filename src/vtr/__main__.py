@@ -1,0 +1,5 @@
+import sys
+
+from vtr.cli import main
+
+sys.exit(main())
