@@ -113,7 +113,6 @@ class TrainConfig:
     seed: int = 0
     eval_batch_size: int = 64
     device: str = "auto"
-    log_every: int = 10
 
 
 @dataclass

@@ -1,0 +1,52 @@
+"""``vtr eval``: evaluate a trained run on a data set split with the field's metrics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate a trained run (R@1/5/10, MdR, MnR)",
+        description="Encode every video of the split once and every caption (each caption is a query), score by "
+        "cosine similarity of the global embeddings, and report text-to-video and video-to-text metrics.",
+    )
+    parser.add_argument("run", help="a run folder written by vtr train")
+    parser.add_argument("--data", help="the data set folder (default: the run's data.root)")
+    parser.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    parser.add_argument("--checkpoint", default="best", choices=["best", "last"], help="which weights (default: best)")
+    parser.add_argument("--v2t", default="best", choices=["best", "maxpool"],
+                        help="video-to-text ranking: best rank of any own caption (default), or CLIP4Clip's max-pool")
+    parser.add_argument("--batch-size", type=int, default=32, help="videos per forward pass")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    parser.add_argument("--save-sim", metavar="DIR", help="also write sim.npy and query_video.npy (for vtr metrics)")
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from vtr.evaluate.report import format_metrics_table
+    from vtr.evaluate.runner import evaluate_run
+
+    metrics, encoded = evaluate_run(
+        args.run, data_root=args.data, split=args.split, checkpoint=args.checkpoint, v2t=args.v2t,
+        batch_size=args.batch_size, device=args.device, progress=not args.no_progress,
+    )
+    if args.save_sim:
+        out = Path(args.save_sim)
+        out.mkdir(parents=True, exist_ok=True)
+        np.save(out / "sim.npy", encoded.similarity())
+        np.save(out / "query_video.npy", encoded.query_video)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(format_metrics_table(metrics))
+        for failure in encoded.failures:
+            print(f"warning: {failure}")
+    return 0

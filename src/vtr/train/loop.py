@@ -1,0 +1,196 @@
+"""The training loop: AdamW, the paper's multi-step schedule, clipping, validation each epoch, checkpoints.
+
+A run folder holds the resolved config, the weights of the last and the best epoch (by validation R-sum), the
+resumable state (``checkpoint.pt``) and ``log.jsonl`` with every step's loss terms and every epoch's metrics.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, RandomSampler
+from tqdm.auto import tqdm
+
+from vtr.config import RunConfig, save_config, to_dict
+from vtr.data import TrainClipDataset, collate_clips, read_annotations
+from vtr.errors import CheckpointError, DataFormatError
+from vtr.evaluate.runner import encode_split, evaluate_split
+from vtr.train.checkpoint import CHECKPOINT_NAME, TrainState, load_checkpoint, save_checkpoint
+from vtr.train.runlog import RunLog
+from vtr.train.schedule import build_scheduler
+from vtr.train.tagging import CaptionPartsLookup
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW (Sec. IV.B); biases, norms and scalars (the temperature) get no weight decay."""
+    decay, no_decay = [], []
+    for _, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        (no_decay if parameter.ndim < 2 else decay).append(parameter)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def _scalar_terms(outputs: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Loss terms and counts of a forward pass, as plain floats for the log and the progress bar."""
+    terms = {}
+    for key, value in outputs.items():
+        if torch.is_tensor(value) and value.numel() == 1:
+            terms[key] = float(value.detach())
+    return terms
+
+
+def fit(
+    config: RunConfig,
+    out_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> Path:
+    """Train a retrieval model as ``config`` says and write the run folder ``out_dir``.
+
+    Args:
+        config: the resolved run configuration.
+        out_dir: the run folder; must not hold a run already unless ``resume``.
+        resume: continue a run from its last finished epoch (the saved config is used, not ``config``).
+        progress: show progress bars.
+        echo: where one-line epoch summaries go.
+
+    Returns:
+        The run folder.
+    """
+    from vtr.models import build_model, save_model  # heavy import, kept out of module import time
+
+    out = Path(out_dir)
+    if resume:
+        if not (out / CHECKPOINT_NAME).is_file():
+            raise CheckpointError(f"cannot resume: {out / CHECKPOINT_NAME} does not exist")
+        from vtr.config import load_config
+
+        config = load_config(out / "config.yaml")
+    elif (out / CHECKPOINT_NAME).exists() or (out / "last.safetensors").exists():
+        raise CheckpointError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+
+    train_cfg, data_cfg = config.train, config.data
+    seed_everything(train_cfg.seed)
+    device = resolve_device(train_cfg.device)
+    train_records = read_annotations(data_cfg.root, split=data_cfg.train_split)
+    val_records = read_annotations(data_cfg.root, split=data_cfg.val_split) if data_cfg.val_split else []
+    if not train_records:
+        raise DataFormatError(f"{data_cfg.root}: split {data_cfg.train_split!r} has no videos")
+    batch_size = min(train_cfg.batch_size, len(train_records))
+
+    model = build_model(config).to(device)
+    save_config(config, out / "config.yaml")
+    parts_lookup = CaptionPartsLookup.for_dataset(model, train_records, data_cfg.root, out) if model.required_parts else None
+
+    dataset = TrainClipDataset(
+        train_records, data_cfg.num_frames, data_cfg.image_size, data_cfg.mean, data_cfg.std,
+        seed=train_cfg.seed, keyframes=data_cfg.keyframes,
+    )
+    steps_per_epoch = len(dataset) // batch_size  # drop_last: contrastive batches keep their size
+    optimizer = build_optimizer(model, train_cfg.lr, train_cfg.weight_decay)
+    scheduler = build_scheduler(
+        optimizer, steps_per_epoch, train_cfg.milestones, train_cfg.gamma, train_cfg.warmup_steps
+    )
+    state = TrainState()
+    if resume:
+        state = load_checkpoint(out, model, optimizer, scheduler)
+        echo(f"resuming {out} after epoch {state.epoch} (step {state.step})")
+    log = RunLog(out / "log.jsonl")
+    if not resume:
+        log.write({"event": "start", "config": to_dict(config), "train_videos": len(train_records),
+                   "val_videos": len(val_records), "device": str(device)})
+    try:
+        for epoch in range(state.epoch, train_cfg.epochs):
+            dataset.set_epoch(epoch)
+            generator = torch.Generator().manual_seed(train_cfg.seed * 100_003 + epoch)
+            loader = DataLoader(
+                dataset, batch_size=batch_size, sampler=RandomSampler(dataset, generator=generator),
+                drop_last=True, collate_fn=collate_clips, num_workers=data_cfg.num_workers,
+                persistent_workers=False,
+            )
+            model.train()
+            started = time.perf_counter()
+            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{train_cfg.epochs}", unit="batch", disable=not progress)
+            epoch_terms: dict[str, list[float]] = {}
+            for batch in bar:
+                captions = batch["captions"]
+                batch.update(model.text_batch(captions, parts_lookup(captions) if parts_lookup else None))
+                outputs = model(_to_device(batch, device))
+                loss = outputs["loss"]
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss is {float(loss)} at step {state.step}: lower the learning rate")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if train_cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                state.step += 1
+                terms = _scalar_terms(outputs)
+                for key, value in terms.items():
+                    epoch_terms.setdefault(key, []).append(value)
+                log.write({"event": "step", "epoch": epoch, "step": state.step, "lr": scheduler.get_last_lr()[0],
+                           **terms})
+                bar.set_postfix({k.removesuffix("_loss"): f"{v:.3f}" for k, v in terms.items() if k.endswith("loss")})
+            bar.close()
+            state.epoch = epoch + 1
+            record: dict[str, Any] = {
+                "event": "epoch", "epoch": epoch, "step": state.step, "seconds": round(time.perf_counter() - started, 2),
+                "train": {k: float(np.mean(v)) for k, v in epoch_terms.items()},
+            }
+            rsum = -float(state.epoch)  # without a validation split the latest epoch counts as the best
+            if val_records:
+                encoded = encode_split(model, val_records, data_cfg, train_cfg.eval_batch_size, device, progress)
+                metrics = evaluate_split(encoded)
+                record["val"] = metrics
+                rsum = metrics["rsum"]
+                model.train()
+            save_model(model, out, "last")
+            if not val_records or rsum > state.best_rsum:
+                state.best_rsum, state.best_epoch = rsum, epoch
+                save_model(model, out, "best")
+            record["best_epoch"] = state.best_epoch
+            save_checkpoint(out, model, optimizer, scheduler, state)
+            log.write(record)
+            echo(_epoch_line(record, train_cfg.epochs))
+    finally:
+        log.close()
+    return out
+
+
+def _epoch_line(record: dict[str, Any], epochs: int) -> str:
+    loss = record["train"].get("loss", math.nan)
+    line = f"epoch {record['epoch'] + 1}/{epochs}: loss {loss:.4f}"
+    if "val" in record:
+        t2v = record["val"]["t2v"]
+        line += f" | val t2v R@1 {t2v['R@1']:.1f} R@5 {t2v['R@5']:.1f} R@10 {t2v['R@10']:.1f} rsum {record['val']['rsum']:.1f}"
+    return line + f" | {record['seconds']:.0f}s"

@@ -1,0 +1,60 @@
+"""Part-of-speech results for the training captions, computed once per data set and cached on disk.
+
+The noun and verb heads need each caption's nouns and verbs (and the caption without them). Tagging is done once,
+for every caption of the split, before the first step; the results are kept in ``<data root>/.vtr_cache/`` (or in
+the run folder when the data folder is read-only) and reused by later runs on the same data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from vtr.data import VideoRecord
+
+
+def _cache_path(data_root: str | Path, run_dir: str | Path, mask_token: str) -> Path:
+    # The mask token is part of the cached strings (masked_nouns, masked_verbs), so it keys the file.
+    key = hashlib.sha1(mask_token.encode()).hexdigest()[:8]
+    folder = Path(data_root) / ".vtr_cache"
+    try:
+        folder.mkdir(exist_ok=True)
+        if os.access(folder, os.W_OK):
+            return folder / f"pos-{key}.json"
+    except OSError:
+        pass
+    return Path(run_dir) / f"pos-{key}.json"
+
+
+class CaptionPartsLookup:
+    """Maps captions to their :class:`vtr.text.CaptionParts`, tagging any caption not seen before.
+
+    Args:
+        tagger: a :class:`vtr.text.PartOfSpeechTagger`.
+    """
+
+    def __init__(self, tagger: Any) -> None:
+        self.tagger = tagger
+
+    @classmethod
+    def for_dataset(
+        cls, model: Any, records: Sequence[VideoRecord], data_root: str | Path, run_dir: str | Path
+    ) -> CaptionPartsLookup:
+        """Tag every caption of ``records`` (through the on-disk cache) with the model tokenizer's mask token."""
+        from vtr.text import PartOfSpeechTagger
+
+        mask_token = getattr(model.tokenizer, "mask_token", None) or "[MASK]"
+        tagger = PartOfSpeechTagger(mask_token=mask_token)
+        cache = _cache_path(data_root, run_dir, mask_token)
+        if cache.is_file():
+            tagger.load_cache(cache)
+        captions = sorted({caption for record in records for caption in record.captions})
+        tagger.parse(captions)
+        tagger.save_cache(cache)
+        return cls(tagger)
+
+    def __call__(self, captions: Sequence[str]) -> list[Any]:
+        return self.tagger.parse(list(captions))
