@@ -1,0 +1,71 @@
+"""``vtr metrics``: retrieval metrics (R@1/5/10, MdR, MnR, both directions) of a saved similarity matrix."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from vtr.errors import VtrError
+from vtr.evaluate.metrics import DEFAULT_CHUNK_SIZE, V2T_MODES, retrieval_metrics
+from vtr.evaluate.report import format_metrics_table
+from vtr.fileio import atomic_write_json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``metrics`` subcommand."""
+    parser = subparsers.add_parser(
+        "metrics",
+        help="retrieval metrics of a similarity matrix (.npy)",
+        description=(
+            "Text-to-video and video-to-text R@1, R@5, R@10 (percent), median and mean rank (1-based) of a "
+            "similarity matrix [n_queries, n_videos] saved with numpy.save. A tie counts in favour of the "
+            "correct item: rank = 1 + the number of items scoring strictly higher."
+        ),
+    )
+    parser.add_argument("--sim", required=True, type=Path, metavar="SIM.npy", help="similarity matrix, rows = queries")
+    parser.add_argument(
+        "--query-video",
+        type=Path,
+        metavar="Q2V.npy",
+        help="integer video index (column) of each query; default: query i belongs to video i",
+    )
+    parser.add_argument(
+        "--v2t",
+        choices=V2T_MODES,
+        default="best",
+        help="video-to-text: best rank among a video's captions (default), or CLIP4Clip's max-pooling of them",
+    )
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    parser.add_argument("--out", type=Path, metavar="FILE.json", help="also write the metrics as JSON to this file")
+    parser.add_argument(
+        "--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="rows compared at once (bounds memory)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the arrays, compute the metrics, print them."""
+    # Memory-mapped: a 20,000 x 20,000 matrix is read chunk by chunk, never copied whole.
+    sim = _load_npy(args.sim, "similarity matrix", mmap=True)
+    query_video = _load_npy(args.query_video, "query-to-video array", mmap=False) if args.query_video else None
+    metrics = retrieval_metrics(sim, query_video, v2t=args.v2t, chunk_size=args.chunk_size)
+    if args.out:
+        atomic_write_json(args.out, metrics)
+    print(json.dumps(metrics, indent=2) if args.json else format_metrics_table(metrics))
+    return 0
+
+
+def _load_npy(path: Path, what: str, mmap: bool) -> np.ndarray:
+    if not path.is_file():
+        raise VtrError(f"{what} file not found: {path}")
+    try:
+        array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise VtrError(f"cannot read {what} {path} as a .npy array (save it with numpy.save): {error}") from error
+    if not isinstance(array, np.ndarray):  # an .npz archive loads as a mapping of arrays
+        array.close()
+        raise VtrError(f"{what} {path} is an .npz archive; save the one array with numpy.save (.npy)")
+    return array
