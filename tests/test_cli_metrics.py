@@ -50,9 +50,9 @@ def test_table_output_is_aligned_and_holds_the_numbers(multi_caption, capsys) ->
     assert main(["metrics", "--sim", str(sim_path), "--query-video", str(q2v_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["R@1", "R@5", "R@10", "MdR", "MnR"]
-    assert lines[1].split() == ["t2v", "50.0", "100.0", "100.0", "1.5", "1.8"]
-    assert lines[2].split() == ["v2t", "66.7", "100.0", "100.0", "1.0", "1.7"]
-    assert lines[3] == "rsum 516.7"
+    assert lines[1].split() == ["text-to-video", "50.0", "100.0", "100.0", "1.5", "1.8"]
+    assert lines[2].split() == ["video-to-text", "66.7", "100.0", "100.0", "1.0", "1.7"]
+    assert lines[3].split() == ["R-sum", "516.7"]
     assert len({len(line) for line in lines[:3]}) == 1  # columns line up
 
 
