@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vtr.data import VideoRecord
+from vtr.errors import DataFormatError
 
 
 def _cache_path(data_root: str | Path, run_dir: str | Path, mask_token: str) -> Path:
@@ -50,9 +51,12 @@ class CaptionPartsLookup:
         tagger = PartOfSpeechTagger(mask_token=mask_token)
         cache = _cache_path(data_root, run_dir, mask_token)
         if cache.is_file():
-            tagger.load_cache(cache)
+            try:
+                tagger.load_cache(cache)
+            except DataFormatError:
+                pass  # written by another pipeline or version: tag again and overwrite it
         captions = sorted({caption for record in records for caption in record.captions})
-        tagger.parse(captions)
+        tagger.parse(captions, progress=True)
         tagger.save_cache(cache)
         return cls(tagger)
 
