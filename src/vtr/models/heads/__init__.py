@@ -1,0 +1,22 @@
+"""Alignment heads: the training objectives of the retrieval model, one registry entry each.
+
+``global`` (L1), ``noun`` (L2) and ``verb`` (L3) of the dual-alignment paper; other methods add heads here.
+"""
+
+from __future__ import annotations
+
+from vtr.models.heads.base import AlignmentHead, HeadContext, HeadInputs, Temperature, string_group_ids
+from vtr.models.heads.fine_grained import NounHead, VerbHead, WordAlignmentHead
+from vtr.models.heads.global_head import GlobalHead
+
+__all__ = [
+    "AlignmentHead",
+    "GlobalHead",
+    "HeadContext",
+    "HeadInputs",
+    "NounHead",
+    "Temperature",
+    "VerbHead",
+    "WordAlignmentHead",
+    "string_group_ids",
+]

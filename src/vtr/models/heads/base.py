@@ -1,0 +1,134 @@
+"""What every alignment head shares: the registry interface, the inputs a head receives, and the temperature."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from vtr.models.outputs import EncodedText, EncodedVideo, TextEncoderOutput
+
+Tokenize = Callable[[list[str]], dict[str, Tensor]]
+Gather = Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class HeadContext:
+    """Sizes and defaults a head is built with (from the model, not from the head's own params).
+
+    Attributes:
+        name: the head's name in the config (also the prefix of its batch keys and outputs).
+        video_dim: width D of the video tokens.
+        text_dim: width of the text tokens.
+        embed_dim: dimension of the shared embedding space.
+        temperature: the model's default temperature (``ModelConfig.temperature``).
+        learn_temperature: the model's default for a learnable temperature.
+    """
+
+    name: str
+    video_dim: int
+    text_dim: int
+    embed_dim: int
+    temperature: float
+    learn_temperature: bool
+
+
+@dataclass
+class HeadInputs:
+    """What a head sees in one training step.
+
+    Attributes:
+        batch: the batch dict (frames, masks, token ids, and what :meth:`AlignmentHead.text_batch` added).
+        video: the encoded videos of the batch.
+        text: the encoded captions of the batch.
+        encode_text_tokens: the text tower itself (ids [B, L], mask [B, L]) -> tokens and [CLS], unprojected.
+        gather: None in one process; else concatenates a tensor over processes along dim 0, keeping gradients of
+            the local part (every process must pass tensors of the same shape).
+    """
+
+    batch: dict[str, Any]
+    video: EncodedVideo
+    text: EncodedText
+    encode_text_tokens: Callable[[Tensor, Tensor], TextEncoderOutput]
+    gather: Gather | None = None
+
+
+class Temperature(nn.Module):
+    """The temperature tau of Eq. 3-6, fixed or learned; kept as log(1/tau) and clamped to tau >= ``minimum``.
+
+    Args:
+        initial: tau at the start.
+        learnable: learn it (CLIP-style); otherwise a constant.
+        minimum: the smallest tau allowed (CLIP clamps 1/tau at 100, i.e. tau >= 0.01).
+    """
+
+    def __init__(self, initial: float, learnable: bool = False, minimum: float = 0.01) -> None:
+        super().__init__()
+        if not 0 < minimum <= initial:
+            raise ValueError(f"need 0 < minimum ({minimum}) <= temperature ({initial})")
+        log_scale = torch.tensor(math.log(1.0 / initial))
+        self.max_log_scale = math.log(1.0 / minimum)
+        if learnable:
+            self.log_scale = nn.Parameter(log_scale)
+        else:
+            self.register_buffer("log_scale", log_scale, persistent=False)
+
+    def forward(self) -> Tensor:
+        """1 / tau, the factor applied to cosine similarities."""
+        return self.log_scale.clamp(max=self.max_log_scale).exp()
+
+
+def string_group_ids(texts: Sequence[str]) -> Tensor:
+    """Int64 ids equal exactly for equal strings (case and outer spaces ignored), stable across processes."""
+    ids = [
+        int.from_bytes(
+            hashlib.blake2b(t.strip().lower().encode("utf-8"), digest_size=8).digest(), "little", signed=True
+        )
+        for t in texts
+    ]
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def zero_loss(*modules_or_tensors: nn.Module | Tensor) -> Tensor:
+    """A zero that depends on the given parameters, so that backward and DDP still see them used."""
+    total = None
+    for item in modules_or_tensors:
+        tensors = list(item.parameters()) if isinstance(item, nn.Module) else [item]
+        for tensor in tensors:
+            if tensor.requires_grad:
+                term = tensor.sum() * 0.0
+                total = term if total is None else total + term
+    return total if total is not None else torch.zeros(())
+
+
+class AlignmentHead(nn.Module):
+    """Base class of the alignment-head registry.
+
+    A head is built as ``cls(context, **params)`` (params from ``HeadConfig.params``; an unknown one is a config
+    error). Its forward returns ``{"loss": scalar, "count": how many items took part, ...}``; the model reports them
+    as ``"<name>_loss"``, ``"<name>_count"``, ... and adds ``weight * loss`` to the total (Eq. 7).
+
+    Attributes:
+        needs_parts: the head needs :class:`vtr.text.CaptionParts` (nouns, verbs) in :meth:`text_batch`.
+        uses_video_tokens: the head attends to video tokens (not only to pooled embeddings).
+    """
+
+    needs_parts: bool = False
+    uses_video_tokens: bool = False
+
+    def __init__(self, context: HeadContext) -> None:
+        super().__init__()
+        self.context = context
+        self.name = context.name
+
+    def text_batch(self, captions: Sequence[str], parts: Sequence[Any] | None, tokenize: Tokenize) -> dict[str, Tensor]:
+        """Extra batch tensors the head needs, keyed ``"<name>_..."``; none by default."""
+        return {}
+
+    def forward(self, inputs: HeadInputs) -> dict[str, Tensor]:
+        raise NotImplementedError

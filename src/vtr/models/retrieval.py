@@ -1,0 +1,224 @@
+"""The retrieval model: a video tower and a text tower in a shared space, and the alignment heads that train them.
+
+Retrieval uses the global embeddings only (``encode_video`` / ``encode_text``, a dual encoder): the fine-grained
+heads shape the towers during training and cost nothing at query time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vtr.config import RunConfig
+from vtr.errors import ConfigError
+from vtr.models.heads.base import AlignmentHead, Gather, HeadContext, HeadInputs, string_group_ids
+from vtr.models.outputs import EncodedText, EncodedVideo
+from vtr.models.registry import HEADS
+from vtr.models.text_encoders import TextEncoder
+from vtr.models.video_encoders import VideoEncoder
+
+VIDEO_POOLINGS = ("mean", "cls")
+
+
+def build_heads(config: RunConfig, video_dim: int, text_dim: int) -> tuple[nn.ModuleDict, dict[str, float]]:
+    """The heads named in ``config.model.heads`` and their loss weights; ConfigError for unknown names or params."""
+    model_cfg = config.model
+    heads, weights = nn.ModuleDict(), {}
+    if not model_cfg.heads:
+        raise ConfigError("model.heads is empty: name at least one alignment head (e.g. global)")
+    for spec in model_cfg.heads:
+        if spec.name in heads:
+            raise ConfigError(f"model.heads names {spec.name!r} twice")
+        cls = HEADS.get(spec.name)
+        context = HeadContext(
+            name=spec.name,
+            video_dim=video_dim,
+            text_dim=text_dim,
+            embed_dim=model_cfg.embed_dim,
+            temperature=model_cfg.temperature,
+            learn_temperature=model_cfg.learn_temperature,
+        )
+        try:
+            heads[spec.name] = cls(context, **spec.params)
+        except TypeError as error:
+            raise ConfigError(f"model.heads {spec.name}: bad params {spec.params}: {error}") from None
+        except ValueError as error:
+            raise ConfigError(f"model.heads {spec.name}: {error}") from None
+        weights[spec.name] = float(spec.weight)
+    return heads, weights
+
+
+class RetrievalModel(nn.Module):
+    """Video and text towers, linear projections into a shared space of ``embed_dim``, and alignment heads.
+
+    Args:
+        config: the run config (kept as ``.config``; its model section decides pooling and heads).
+        video_encoder: a registered video tower.
+        text_encoder: a registered text tower.
+        tokenizer: the text tower's tokenizer (kept as ``.tokenizer``).
+    """
+
+    def __init__(
+        self, config: RunConfig, video_encoder: VideoEncoder, text_encoder: TextEncoder, tokenizer: Any
+    ) -> None:
+        super().__init__()
+        model_cfg = config.model
+        if model_cfg.video_pooling not in VIDEO_POOLINGS:
+            raise ConfigError(
+                f"model.video_pooling {model_cfg.video_pooling!r}; choose one of {', '.join(VIDEO_POOLINGS)}"
+            )
+        self.config = config
+        self.tokenizer = tokenizer
+        self.embed_dim = int(model_cfg.embed_dim)
+        self.max_length = int(model_cfg.text.max_length)
+        self.video_pooling = model_cfg.video_pooling
+        self.video_encoder = video_encoder
+        self.text_encoder = text_encoder
+        # Sec. III.C.1: "the video embedding sequences and text embedding sequences are initially projected into a
+        # shared space through linear projection".
+        self.video_proj = nn.Linear(video_encoder.hidden_size, self.embed_dim)
+        self.text_proj = nn.Linear(text_encoder.hidden_size, self.embed_dim)
+        self.heads, self.head_weights = build_heads(config, video_encoder.hidden_size, text_encoder.hidden_size)
+
+    @property
+    def required_parts(self) -> bool:
+        """Whether a head needs part-of-speech results (CaptionParts); False means tagging can be skipped."""
+        return any(head.needs_parts for head in self.heads.values())
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the model's parameters."""
+        return next(self.parameters()).device
+
+    # ----------------------------------------------------------------- encoding (the dual encoder)
+
+    def encode_video(self, frames: Tensor, frame_mask: Tensor | None = None) -> EncodedVideo:
+        """Encode frames [B, T, 3, S, S] (float, normalised) with mask bool [B, T] (True = real frame).
+
+        The pooled embedding is the mean over valid frames of the projected per-frame representations
+        (Sec. III.C.1), or the projected [CLS] token with ``video_pooling: cls``; L2-normalised.
+        """
+        if frame_mask is None:
+            frame_mask = torch.ones(frames.shape[:2], dtype=torch.bool, device=frames.device)
+        frame_mask = frame_mask.to(torch.bool)
+        out = self.video_encoder(frames, frame_mask)
+        if self.video_pooling == "cls" and out.cls is not None:
+            pooled = self.video_proj(out.cls)  # [B, E]
+        else:
+            projected = self.video_proj(out.frame_features)  # [B, T, E]
+            weights = frame_mask.to(projected.dtype)[..., None]  # [B, T, 1]
+            pooled = (projected * weights).sum(1) / weights.sum(1).clamp(min=1)  # [B, E]
+        return EncodedVideo(
+            tokens=out.tokens,
+            token_mask=out.token_mask,
+            pooled=F.normalize(pooled, dim=-1),
+            frame_features=out.frame_features,
+            frame_mask=frame_mask,
+        )
+
+    def encode_text(self, input_ids: Tensor, attention_mask: Tensor) -> EncodedText:
+        """Encode token ids [B, L] with mask [B, L]; pooled = the projected first token, L2-normalised."""
+        out = self.text_encoder(input_ids, attention_mask)
+        pooled = F.normalize(self.text_proj(out.cls), dim=-1)  # [B, E]
+        return EncodedText(tokens=out.tokens, token_mask=out.token_mask, pooled=pooled)
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, Tensor]:
+        """Token ids and attention mask [N, L] (padded to the longest, truncated at ``model.text.max_length``)."""
+        encoded = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+        return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+
+    @torch.no_grad()
+    def embed_texts(self, texts: Sequence[str], batch_size: int = 256) -> Tensor:
+        """Global embeddings [N, E] of ``texts`` (eval mode, no gradient), on the model's device."""
+        was_training = self.training
+        self.eval()
+        try:
+            chunks = []
+            for start in range(0, len(texts), batch_size):
+                tokens = self.tokenize(texts[start : start + batch_size])
+                tokens = {k: v.to(self.device) for k, v in tokens.items()}
+                chunks.append(self.encode_text(tokens["input_ids"], tokens["attention_mask"]).pooled)
+            if not chunks:
+                return torch.zeros(0, self.embed_dim, device=self.device)
+            return torch.cat(chunks)
+        finally:
+            self.train(was_training)
+
+    @torch.no_grad()
+    def embed_videos(self, frames: Tensor, frame_mask: Tensor | None = None) -> Tensor:
+        """Global embeddings [B, E] of frames [B, T, 3, S, S] (eval mode, no gradient), on the model's device."""
+        was_training = self.training
+        self.eval()
+        try:
+            frames = frames.to(self.device)
+            frame_mask = None if frame_mask is None else frame_mask.to(self.device)
+            return self.encode_video(frames, frame_mask).pooled
+        finally:
+            self.train(was_training)
+
+    # ----------------------------------------------------------------- training
+
+    def text_batch(self, captions: Sequence[str], parts: Sequence[Any] | None = None) -> dict[str, Tensor]:
+        """The text tensors of a training batch: tokenised captions, caption groups, and every head's own inputs.
+
+        Args:
+            captions: the batch's captions, in batch order.
+            parts: their :class:`vtr.text.CaptionParts` (needed when :attr:`required_parts`).
+
+        Returns:
+            ``input_ids``, ``attention_mask`` [B, L], ``caption_group`` [B] (equal for identical captions), and for
+            each fine-grained head ``<name>_query_ids/_query_mask/_target_ids/_target_mask/_valid/_group``.
+        """
+        if self.required_parts and parts is None:
+            names = [name for name, head in self.heads.items() if head.needs_parts]
+            raise ValueError(f"heads {', '.join(names)} need CaptionParts: pass parts to text_batch")
+        out = self.tokenize(captions)
+        out["caption_group"] = string_group_ids(captions)
+        for head in self.heads.values():
+            out.update(head.text_batch(captions, parts, self.tokenize))
+        return out
+
+    def forward(
+        self, batch: dict[str, Any], gather: Gather | None = None, return_embeddings: bool = False
+    ) -> dict[str, Tensor]:
+        """Every head's loss on a batch, and their weighted sum (Eq. 7: L = L1 + lambda2 L2 + lambda3 L3).
+
+        Args:
+            batch: ``frames`` [B, T, 3, S, S], ``frame_mask`` [B, T], ``video_index`` [B] (optional), and the output
+                of :meth:`text_batch`.
+            gather: for multi-process training, concatenates a tensor over processes (with gradient); heads use it
+                so that negatives come from the global batch.
+            return_embeddings: also return ``video_embeds`` and ``text_embeds`` [B, E].
+
+        Returns:
+            ``"<head>_loss"`` (unweighted), ``"<head>_count"`` (items that took part; 0 = the term was absent),
+            other per-head scalars (``"global_temperature"``), and ``"loss"``, the weighted total.
+        """
+        video = self.encode_video(batch["frames"], batch.get("frame_mask"))
+        text = self.encode_text(batch["input_ids"], batch["attention_mask"])
+        inputs = HeadInputs(batch=batch, video=video, text=text, encode_text_tokens=self.text_encoder, gather=gather)
+        out: dict[str, Tensor] = {}
+        total: Tensor | None = None
+        for name, head in self.heads.items():
+            terms = head(inputs)
+            loss = terms.pop("loss")
+            out[f"{name}_loss"] = loss
+            for key, value in terms.items():
+                out[f"{name}_{key}"] = value
+            weighted = self.head_weights[name] * loss
+            total = weighted if total is None else total + weighted
+        assert total is not None  # build_heads refuses an empty head list
+        out["loss"] = total
+        if return_embeddings:
+            out["video_embeds"], out["text_embeds"] = video.pooled, text.pooled
+        return out
+
+    def head(self, name: str) -> AlignmentHead:
+        """The head called ``name``."""
+        return self.heads[name]

@@ -1,0 +1,134 @@
+"""Text towers: any BERT-like Hugging Face ``AutoModel`` (DistilBERT in the paper, Sec. III.B.2) and its tokenizer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from vtr.config import RunConfig
+from vtr.errors import ConfigError
+from vtr.models.outputs import TextEncoderOutput
+from vtr.models.pretrained import _hint, resolve_pretrained
+from vtr.models.registry import register_text_encoder
+
+# Config attributes that hold dropout rates, across BERT-like architectures (BERT/MiniLM/RoBERTa, DistilBERT).
+_DROPOUT_ATTRIBUTES = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout")
+
+
+def load_tokenizer(name: str) -> Any:
+    """A fast or slow ``AutoTokenizer`` from a hub id, a local folder or ``"minilm-offline"``."""
+    from transformers import AutoTokenizer
+
+    source = resolve_pretrained(name)
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"cannot load tokenizer {name!r}: {_hint(source)} ({error})") from None
+
+
+def _set_dropout(hf_config: Any, dropout: float | None) -> None:
+    if dropout is None:
+        return
+    for attribute in _DROPOUT_ATTRIBUTES:
+        if hasattr(hf_config, attribute):
+            setattr(hf_config, attribute, dropout)
+
+
+class TextEncoder(nn.Module):
+    """Base class of the text-encoder registry: ``forward(input_ids, attention_mask) -> TextEncoderOutput``."""
+
+    hidden_size: int
+
+    @classmethod
+    def from_run_config(cls, config: RunConfig) -> tuple[TextEncoder, Any]:
+        """The tower and its tokenizer as a run config asks (random weights or ``model.text.pretrained``)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_tower_config(cls, config: RunConfig, tower_config: dict[str, Any]) -> TextEncoder:
+        """Rebuild, with random weights and without network, a tower saved by :meth:`tower_config`."""
+        raise NotImplementedError
+
+    def tower_config(self) -> dict[str, Any]:
+        """A JSON-able description from which :meth:`from_tower_config` rebuilds the architecture."""
+        raise NotImplementedError
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> TextEncoderOutput:
+        """Encode token ids [B, L] with mask [B, L]."""
+        raise NotImplementedError
+
+
+@register_text_encoder("auto")
+class HFTextEncoder(TextEncoder):
+    """A Hugging Face encoder-only model; the pooled representation is its first ([CLS]) token (Sec. III.C.1).
+
+    Args:
+        model: a ``transformers`` model whose output has ``last_hidden_state``.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.hidden_size = int(model.config.hidden_size)
+
+    @classmethod
+    def from_run_config(cls, config: RunConfig) -> tuple[HFTextEncoder, Any]:
+        from transformers import AutoConfig, AutoModel
+
+        text = config.model.text
+        if text.pretrained:
+            source = resolve_pretrained(text.pretrained)
+            tokenizer = load_tokenizer(text.tokenizer or text.pretrained)
+            try:
+                hf_config = AutoConfig.from_pretrained(source)
+                _set_dropout(hf_config, text.dropout)
+                model = AutoModel.from_pretrained(source, config=hf_config)
+            except (OSError, ValueError) as error:
+                raise ConfigError(
+                    f"cannot load pretrained text encoder {text.pretrained!r}: {_hint(source)} ({error})"
+                ) from None
+            return cls(model), tokenizer
+        if not text.tokenizer:
+            raise ConfigError("model.text: a random-init text encoder needs model.text.tokenizer (e.g. minilm-offline)")
+        tokenizer = load_tokenizer(text.tokenizer)
+        if text.hidden_size % text.num_attention_heads:
+            raise ConfigError(
+                f"model.text.hidden_size {text.hidden_size} is not divisible by num_attention_heads "
+                f"{text.num_attention_heads}"
+            )
+        try:
+            hf_config = AutoConfig.for_model(text.model_type, vocab_size=len(tokenizer))
+        except ValueError:
+            raise ConfigError(f"model.text.model_type {text.model_type!r} is not a transformers model type") from None
+        # Through attribute_map these names also reach DistilBERT's dim / n_layers / n_heads.
+        hf_config.hidden_size = text.hidden_size
+        hf_config.num_hidden_layers = text.num_hidden_layers
+        hf_config.num_attention_heads = text.num_attention_heads
+        hf_config.max_position_embeddings = max(getattr(hf_config, "max_position_embeddings", 0), text.max_length)
+        for ffn_attribute in ("intermediate_size", "hidden_dim"):  # DistilBERT calls its FFN width hidden_dim
+            if hasattr(hf_config, ffn_attribute):
+                setattr(hf_config, ffn_attribute, text.intermediate_size)
+        if getattr(tokenizer, "pad_token_id", None) is not None:
+            hf_config.pad_token_id = tokenizer.pad_token_id
+        _set_dropout(hf_config, text.dropout)
+        return cls(AutoModel.from_config(hf_config)), tokenizer
+
+    @classmethod
+    def from_tower_config(cls, config: RunConfig, tower_config: dict[str, Any]) -> HFTextEncoder:
+        from transformers import AutoModel
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+        model_type = tower_config.get("model_type")
+        if model_type not in CONFIG_MAPPING:
+            raise ValueError(f"unknown text model_type {model_type!r}")
+        hf_config = CONFIG_MAPPING[model_type].from_dict(tower_config)
+        return cls(AutoModel.from_config(hf_config))
+
+    def tower_config(self) -> dict[str, Any]:
+        return self.model.config.to_dict()
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> TextEncoderOutput:
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # [B, L, D]
+        return TextEncoderOutput(tokens=hidden, token_mask=attention_mask.to(torch.bool), cls=hidden[:, 0])

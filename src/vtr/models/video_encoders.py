@@ -1,0 +1,143 @@
+"""Video towers: the interface every registered video encoder implements, and TimeSformer (Sec. III.B.1).
+
+A video encoder turns frames [B, T, 3, S, S] into video tokens [B, L, D] (what cross-modal heads attend to), a token
+mask, and per-frame features [B, T, D] (what the global embedding pools). A per-frame image encoder followed by a
+temporal module (CLIP-style) implements the same interface and is registered with
+:func:`vtr.models.registry.register_video_encoder`; nothing else in the model changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from vtr.config import RunConfig
+from vtr.errors import ConfigError
+from vtr.models.outputs import VideoEncoderOutput
+from vtr.models.registry import register_video_encoder
+
+
+class VideoEncoder(nn.Module):
+    """Base class of the video-encoder registry.
+
+    Subclasses set ``hidden_size`` (D) and ``num_frames`` (T) and implement the four methods below. Building from a
+    run config may load pretrained weights; building from a tower config never touches the network (that is how
+    :func:`vtr.models.load_run` rebuilds a saved model before loading its weights).
+    """
+
+    hidden_size: int
+    num_frames: int
+
+    @classmethod
+    def from_run_config(cls, config: RunConfig) -> VideoEncoder:
+        """Build the tower a run config asks for (random weights, or ``model.video.pretrained``)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_tower_config(cls, config: RunConfig, tower_config: dict[str, Any]) -> VideoEncoder:
+        """Rebuild, with random weights, a tower saved by :meth:`tower_config`."""
+        raise NotImplementedError
+
+    def tower_config(self) -> dict[str, Any]:
+        """A JSON-able description from which :meth:`from_tower_config` rebuilds the same architecture."""
+        raise NotImplementedError
+
+    def forward(self, frames: Tensor, frame_mask: Tensor | None = None) -> VideoEncoderOutput:
+        """Encode frames [B, T, 3, S, S] with mask bool [B, T] (True = real frame)."""
+        raise NotImplementedError
+
+
+def _timesformer_classes() -> tuple[Any, Any]:
+    from transformers import TimesformerConfig, TimesformerModel
+
+    return TimesformerConfig, TimesformerModel
+
+
+@register_video_encoder("timesformer")
+class TimesformerVideoEncoder(VideoEncoder):
+    """TimeSformer with divided space-time attention, a [CLS] token and learned space and time embeddings.
+
+    Token layout of the output: ``[CLS]`` then ``T x P`` patch tokens, frame-major (token ``1 + t * P + p`` is patch
+    ``p`` of frame ``t``), after the final layer norm. The per-frame feature is the mean of a frame's patch tokens.
+
+    TimeSformer has no attention mask, so padded frames take part in temporal attention; the data pipeline pads by
+    repeating real frames, and padded frames are masked out of pooling and of the cross-modal heads' keys.
+
+    Args:
+        model: a ``transformers.TimesformerModel`` whose config has the run's ``num_frames`` and ``image_size``.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        cfg = model.config
+        self.hidden_size = int(cfg.hidden_size)
+        self.num_frames = int(cfg.num_frames)
+        self.image_size = int(cfg.image_size)
+        self.patch_grid = self.image_size // int(cfg.patch_size)  # patches per side
+
+    @property
+    def patches_per_frame(self) -> int:
+        """P, the number of patch tokens of one frame."""
+        return self.patch_grid * self.patch_grid
+
+    @classmethod
+    def from_run_config(cls, config: RunConfig) -> TimesformerVideoEncoder:
+        video, data = config.model.video, config.data
+        if video.pretrained:
+            from vtr.models.pretrained import load_pretrained_timesformer
+
+            return cls(load_pretrained_timesformer(video.pretrained, data.num_frames, data.image_size, video.dropout))
+        if data.image_size % video.patch_size:
+            raise ConfigError(
+                f"data.image_size {data.image_size} is not a multiple of model.video.patch_size {video.patch_size}"
+            )
+        if video.hidden_size % video.num_attention_heads:
+            raise ConfigError(
+                f"model.video.hidden_size {video.hidden_size} is not divisible by num_attention_heads "
+                f"{video.num_attention_heads}"
+            )
+        TimesformerConfig, TimesformerModel = _timesformer_classes()
+        hf_config = TimesformerConfig(
+            image_size=data.image_size,
+            patch_size=video.patch_size,
+            num_frames=data.num_frames,
+            hidden_size=video.hidden_size,
+            num_hidden_layers=video.num_hidden_layers,
+            num_attention_heads=video.num_attention_heads,
+            intermediate_size=video.intermediate_size,
+            hidden_dropout_prob=video.dropout,
+            attention_probs_dropout_prob=video.dropout,
+            attention_type="divided_space_time",
+        )
+        return cls(TimesformerModel(hf_config))
+
+    @classmethod
+    def from_tower_config(cls, config: RunConfig, tower_config: dict[str, Any]) -> TimesformerVideoEncoder:
+        TimesformerConfig, TimesformerModel = _timesformer_classes()
+        hf_config = TimesformerConfig.from_dict(tower_config)
+        return cls(TimesformerModel(hf_config))
+
+    def tower_config(self) -> dict[str, Any]:
+        return self.model.config.to_dict()
+
+    def forward(self, frames: Tensor, frame_mask: Tensor | None = None) -> VideoEncoderOutput:
+        batch, num_frames, _, height, width = frames.shape
+        if num_frames != self.num_frames or height != self.image_size or width != self.image_size:
+            raise ValueError(
+                f"TimeSformer was built for {self.num_frames} frames of {self.image_size}x{self.image_size}, "
+                f"got frames of shape {tuple(frames.shape)}"
+            )
+        if frame_mask is None:
+            frame_mask = torch.ones(batch, num_frames, dtype=torch.bool, device=frames.device)
+        hidden = self.model(pixel_values=frames).last_hidden_state  # [B, 1 + P*T, D], patch-major
+        cls_token = hidden[:, 0]  # [B, D]
+        patches = hidden[:, 1:].unflatten(1, (self.patches_per_frame, num_frames))  # [B, P, T, D]
+        patches = patches.transpose(1, 2)  # [B, T, P, D]
+        frame_features = patches.mean(dim=2)  # [B, T, D]
+        tokens = torch.cat([cls_token[:, None], patches.flatten(1, 2)], dim=1)  # [B, 1 + T*P, D], frame-major
+        patch_mask = frame_mask.bool().repeat_interleave(self.patches_per_frame, dim=1)  # [B, T*P]
+        token_mask = torch.cat([patch_mask.new_ones(batch, 1), patch_mask], dim=1)  # [B, 1 + T*P]
+        return VideoEncoderOutput(tokens=tokens, token_mask=token_mask, frame_features=frame_features, cls=cls_token)
