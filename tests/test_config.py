@@ -20,7 +20,9 @@ def test_defaults_are_the_papers_settings():
 def test_yaml_then_overrides(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"train": {"epochs": 3, "lr": 1e-4}, "model": {"heads": [{"name": "global"}]}}))
-    config = load_config(path, ["train.epochs=5", "data.root=/x", "model.video.pretrained=null", "train.milestones=[1]"])
+    config = load_config(
+        path, ["train.epochs=5", "data.root=/x", "model.video.pretrained=null", "train.milestones=[1]"]
+    )
     assert config.train.epochs == 5
     assert config.train.lr == 1e-4
     assert config.data.root == "/x"

@@ -56,6 +56,7 @@ class TextEncoderConfig:
     num_attention_heads: int = 12
     intermediate_size: int = 3072
     max_length: int = 32
+    freeze_layers: int = 0  # freeze the embeddings and this many bottom layers (-1: the whole tower) in training
     model_type: str = "bert"  # architecture of a random-init tower (any transformers model_type: bert, distilbert)
     dropout: float | None = None  # None keeps the model's own dropout
 

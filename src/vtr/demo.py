@@ -21,7 +21,9 @@ from vtr.fileio import atomic_write_json
 DEMO_CONFIG = "synthetic-dual-align"
 
 
-def _make_data(data_dir: Path, videos: int, seed: int, config: Any, progress: bool, echo: Callable[[str], None]) -> None:
+def _make_data(
+    data_dir: Path, videos: int, seed: int, config: Any, progress: bool, echo: Callable[[str], None]
+) -> None:
     if (data_dir / "annotations.jsonl").is_file():
         echo(f"data: reusing {data_dir}")
         return
@@ -29,8 +31,12 @@ def _make_data(data_dir: Path, videos: int, seed: int, config: Any, progress: bo
 
     echo(f"data: making {videos} synthetic clips in {data_dir}")
     generate_dataset(
-        data_dir, num_videos=videos, seed=seed, num_frames=config.data.num_frames * 2,
-        size=config.data.image_size, progress=progress,
+        data_dir,
+        num_videos=videos,
+        seed=seed,
+        num_frames=config.data.num_frames * 2,
+        size=config.data.image_size,
+        progress=progress,
     )
 
 
@@ -38,9 +44,9 @@ def _train(run_dir: Path, config: Any, progress: bool, echo: Callable[[str], Non
     from vtr.train import fit
 
     if (run_dir / "best.safetensors").is_file() and (run_dir / "checkpoint.pt").is_file():
-        from vtr.train.checkpoint import CHECKPOINT_NAME
-
         import torch
+
+        from vtr.train.checkpoint import CHECKPOINT_NAME
 
         state = torch.load(run_dir / CHECKPOINT_NAME, map_location="cpu", weights_only=False)["state"]
         if state["epoch"] >= config.train.epochs:

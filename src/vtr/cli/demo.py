@@ -16,8 +16,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="vtr-demo", help="output folder (default: ./vtr-demo)")
     parser.add_argument("--videos", type=int, default=600, help="synthetic clips to make (default: 600)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data set")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a value of the demo config (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a value of the demo config (repeatable)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
@@ -25,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from vtr.demo import run_demo
 
-    run_demo(args.out, videos=args.videos, seed=args.seed, overrides=tuple(args.overrides),
-             progress=not args.no_progress)
+    run_demo(
+        args.out, videos=args.videos, seed=args.seed, overrides=tuple(args.overrides), progress=not args.no_progress
+    )
     return 0

@@ -18,8 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", help="the data set folder (default: the run's data.root)")
     parser.add_argument("--split", default="test", help="split to evaluate (default: test)")
     parser.add_argument("--checkpoint", default="best", choices=["best", "last"], help="which weights (default: best)")
-    parser.add_argument("--v2t", default="best", choices=["best", "maxpool"],
-                        help="video-to-text ranking: best rank of any own caption (default), or CLIP4Clip's max-pool")
+    parser.add_argument(
+        "--v2t",
+        default="best",
+        choices=["best", "maxpool"],
+        help="video-to-text ranking: best rank of any own caption (default), or CLIP4Clip's max-pool",
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="videos per forward pass")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     parser.add_argument("--save-sim", metavar="DIR", help="also write sim.npy and query_video.npy (for vtr metrics)")
@@ -35,8 +39,14 @@ def run(args: argparse.Namespace) -> int:
     from vtr.evaluate.runner import evaluate_run
 
     metrics, encoded = evaluate_run(
-        args.run, data_root=args.data, split=args.split, checkpoint=args.checkpoint, v2t=args.v2t,
-        batch_size=args.batch_size, device=args.device, progress=not args.no_progress,
+        args.run,
+        data_root=args.data,
+        split=args.split,
+        checkpoint=args.checkpoint,
+        v2t=args.v2t,
+        batch_size=args.batch_size,
+        device=args.device,
+        progress=not args.no_progress,
     )
     if args.save_sim:
         out = Path(args.save_sim)

@@ -14,11 +14,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train a retrieval model. The resolved config, the last and best weights (by validation "
         "R-sum), the resumable state and a JSONL log are written into the run folder.",
     )
-    parser.add_argument("--config", required=False, help="a YAML config file or a packaged config name "
-                        "(synthetic-dual-align, msrvtt-dual-align, msvd-dual-align); not needed with --resume")
+    parser.add_argument(
+        "--config",
+        required=False,
+        help="a YAML config file or a packaged config name "
+        "(synthetic-dual-align, msrvtt-dual-align, msvd-dual-align); not needed with --resume",
+    )
     parser.add_argument("--out", required=True, help="the run folder to write")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set train.epochs=2 --set data.root=DIR (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.epochs=2 --set data.root=DIR (repeatable)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)

@@ -18,5 +18,6 @@ def build_model(config: RunConfig) -> RetrievalModel:
     """
     # The text tower first: it is the cheaper one to fail on (a tokenizer or pretrained id not found).
     text, tokenizer = TEXT_ENCODERS.get(config.model.text.name).from_run_config(config)
+    text.freeze_bottom(config.model.text.freeze_layers)
     video = VIDEO_ENCODERS.get(config.model.video.name).from_run_config(config)
     return RetrievalModel(config, video, text, tokenizer)

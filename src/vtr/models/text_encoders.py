@@ -59,6 +59,11 @@ class TextEncoder(nn.Module):
         """Encode token ids [B, L] with mask [B, L]."""
         raise NotImplementedError
 
+    def freeze_bottom(self, num_layers: int) -> None:
+        """Stop training the embeddings and the ``num_layers`` lowest layers (-1: everything)."""
+        if num_layers:
+            raise ConfigError(f"{type(self).__name__} does not support model.text.freeze_layers")
+
 
 @register_text_encoder("auto")
 class HFTextEncoder(TextEncoder):
@@ -129,6 +134,37 @@ class HFTextEncoder(TextEncoder):
     def tower_config(self) -> dict[str, Any]:
         return self.model.config.to_dict()
 
+    def freeze_bottom(self, num_layers: int) -> None:
+        """Stop training the embeddings and the ``num_layers`` lowest layers (-1: everything).
+
+        Frozen bottom layers also cost no backward pass: autograd starts at the first trainable layer. With the
+        fine-grained heads the text tower runs five times a step (caption, two queries, two targets), so this is
+        the main lever on training time when the video tower is small.
+        """
+        if num_layers == 0:
+            return
+        layers = _transformer_layers(self.model)
+        if num_layers < 0 or num_layers >= len(layers):
+            self.model.requires_grad_(False)
+            return
+        embeddings = getattr(self.model, "embeddings", None)
+        if embeddings is None:
+            raise ConfigError(f"model.text.freeze_layers: cannot find the embeddings of {type(self.model).__name__}")
+        embeddings.requires_grad_(False)
+        for layer in layers[:num_layers]:
+            layer.requires_grad_(False)
+
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> TextEncoderOutput:
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # [B, L, D]
         return TextEncoderOutput(tokens=hidden, token_mask=attention_mask.to(torch.bool), cls=hidden[:, 0])
+
+
+def _transformer_layers(model: nn.Module) -> nn.ModuleList:
+    """The stack of transformer layers of a BERT-like (``encoder.layer``) or DistilBERT (``transformer.layer``) model."""
+    for path in ("encoder.layer", "transformer.layer"):
+        module: Any = model
+        for name in path.split("."):
+            module = getattr(module, name, None)
+        if isinstance(module, nn.ModuleList):
+            return module
+    raise ConfigError(f"model.text.freeze_layers: cannot find the layers of {type(model).__name__}")

@@ -98,9 +98,12 @@ def ablation_table(records: list[dict[str, Any]], seeds: int | None = None) -> s
     n_seeds = seeds or len({r["seed"] for r in records})
     lines = []
     for key, title in (("t2v", "Text-to-video"), ("v2t", "Video-to-text")):
-        lines += [f"### {title} (mean ± std over {n_seeds} seeds)", "",
-                  "| Method | " + " | ".join(TABLE_COLUMNS) + " |",
-                  "|---|" + "---:|" * len(TABLE_COLUMNS)]
+        lines += [
+            f"### {title} (mean ± std over {n_seeds} seeds)",
+            "",
+            "| Method | " + " | ".join(TABLE_COLUMNS) + " |",
+            "|---|" + "---:|" * len(TABLE_COLUMNS),
+        ]
         for variant in variants:
             rows = [r[key] for r in records if r["losses"] == variant]
             cells = []

@@ -109,11 +109,20 @@ def fit(
 
     model = build_model(config).to(device)
     save_config(config, out / "config.yaml")
-    parts_lookup = CaptionPartsLookup.for_dataset(model, train_records, data_cfg.root, out) if model.required_parts else None
+    parts_lookup = (
+        CaptionPartsLookup.for_dataset(model, train_records, data_cfg.root, out, progress)
+        if model.required_parts
+        else None
+    )
 
     dataset = TrainClipDataset(
-        train_records, data_cfg.num_frames, data_cfg.image_size, data_cfg.mean, data_cfg.std,
-        seed=train_cfg.seed, keyframes=data_cfg.keyframes,
+        train_records,
+        data_cfg.num_frames,
+        data_cfg.image_size,
+        data_cfg.mean,
+        data_cfg.std,
+        seed=train_cfg.seed,
+        keyframes=data_cfg.keyframes,
     )
     steps_per_epoch = len(dataset) // batch_size  # drop_last: contrastive batches keep their size
     optimizer = build_optimizer(model, train_cfg.lr, train_cfg.weight_decay)
@@ -126,15 +135,26 @@ def fit(
         echo(f"resuming {out} after epoch {state.epoch} (step {state.step})")
     log = RunLog(out / "log.jsonl")
     if not resume:
-        log.write({"event": "start", "config": to_dict(config), "train_videos": len(train_records),
-                   "val_videos": len(val_records), "device": str(device)})
+        log.write(
+            {
+                "event": "start",
+                "config": to_dict(config),
+                "train_videos": len(train_records),
+                "val_videos": len(val_records),
+                "device": str(device),
+            }
+        )
     try:
         for epoch in range(state.epoch, train_cfg.epochs):
             dataset.set_epoch(epoch)
             generator = torch.Generator().manual_seed(train_cfg.seed * 100_003 + epoch)
             loader = DataLoader(
-                dataset, batch_size=batch_size, sampler=RandomSampler(dataset, generator=generator),
-                drop_last=True, collate_fn=collate_clips, num_workers=data_cfg.num_workers,
+                dataset,
+                batch_size=batch_size,
+                sampler=RandomSampler(dataset, generator=generator),
+                drop_last=True,
+                collate_fn=collate_clips,
+                num_workers=data_cfg.num_workers,
                 persistent_workers=False,
             )
             model.train()
@@ -158,13 +178,17 @@ def fit(
                 terms = _scalar_terms(outputs)
                 for key, value in terms.items():
                     epoch_terms.setdefault(key, []).append(value)
-                log.write({"event": "step", "epoch": epoch, "step": state.step, "lr": scheduler.get_last_lr()[0],
-                           **terms})
+                log.write(
+                    {"event": "step", "epoch": epoch, "step": state.step, "lr": scheduler.get_last_lr()[0], **terms}
+                )
                 bar.set_postfix({k.removesuffix("_loss"): f"{v:.3f}" for k, v in terms.items() if k.endswith("loss")})
             bar.close()
             state.epoch = epoch + 1
             record: dict[str, Any] = {
-                "event": "epoch", "epoch": epoch, "step": state.step, "seconds": round(time.perf_counter() - started, 2),
+                "event": "epoch",
+                "epoch": epoch,
+                "step": state.step,
+                "seconds": round(time.perf_counter() - started, 2),
                 "train": {k: float(np.mean(v)) for k, v in epoch_terms.items()},
             }
             rsum = -float(state.epoch)  # without a validation split the latest epoch counts as the best

@@ -18,7 +18,7 @@ class RunLog:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(self.path, "a", encoding="utf-8")
+        self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open for the whole run)
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one record."""

@@ -42,7 +42,12 @@ class CaptionPartsLookup:
 
     @classmethod
     def for_dataset(
-        cls, model: Any, records: Sequence[VideoRecord], data_root: str | Path, run_dir: str | Path
+        cls,
+        model: Any,
+        records: Sequence[VideoRecord],
+        data_root: str | Path,
+        run_dir: str | Path,
+        progress: bool = True,
     ) -> CaptionPartsLookup:
         """Tag every caption of ``records`` (through the on-disk cache) with the model tokenizer's mask token."""
         from vtr.text import PartOfSpeechTagger
@@ -56,7 +61,7 @@ class CaptionPartsLookup:
             except DataFormatError:
                 pass  # written by another pipeline or version: tag again and overwrite it
         captions = sorted({caption for record in records for caption in record.captions})
-        tagger.parse(captions, progress=True)
+        tagger.parse(captions, progress=progress)
         tagger.save_cache(cache)
         return cls(tagger)
 
