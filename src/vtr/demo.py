@@ -81,21 +81,19 @@ def _example_queries(encoded: Any, echo: Callable[[str], None], n_queries: int =
 
 def _index_test_videos(out: Path, run_dir: Path, encoded: Any, progress: bool, echo: Callable[[str], None]) -> None:
     """Link the test videos into ``DIR/test-videos`` and index them into ``DIR/index`` with the trained model."""
-    try:
-        from vtr.index import build_index
-    except ImportError:
-        echo("index: vtr.index is not available in this build; skipped")
-        return
+    from vtr.index import build_index
+
     folder = out / "test-videos"
     folder.mkdir(exist_ok=True)
     for record in encoded.records:
         target = folder / Path(record.video).name
         if not target.exists():
             try:
-                os.link(record.path, target)  # a hard link: the index serves files inside its own collection
+                os.link(record.path, target)  # a hard link: the files stay inside the indexed collection
             except OSError:
                 shutil.copy2(record.path, target)
-    build_index(folder, model=str(run_dir), db=out / "index", progress=progress, echo=echo)
+    report = build_index(folder, out / "index", run_dir, progress=progress)
+    echo(f"\nindex: {report.videos} test videos searchable in {out / 'index'} ({len(report.indexed)} encoded now)")
 
 
 def run_demo(
