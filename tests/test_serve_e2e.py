@@ -214,6 +214,16 @@ def test_batched_search_answers_what_searcher_search_answers(searcher):
         assert [r.score for r in answer] == pytest.approx([r.score for r in alone], abs=1e-5)
 
 
+def test_batched_search_refuses_bad_queries_one_by_one(searcher):
+    from vtr.errors import VtrError
+    from vtr.serve.service import _search_batch
+
+    answers = _search_batch(searcher, [("a rabbit", 2), ("   ", 2), ("x" * 10_000, 2), ("bikes", 0), ("bikes", 1)])
+    assert [type(a).__name__ for a in answers[1:4]] == ["VtrError"] * 3
+    assert all(isinstance(a, VtrError) for a in answers[1:4])
+    assert len(answers[0]) == 2 and len(answers[4]) == 1
+
+
 def test_bad_queries_are_refused_before_the_model(client):
     assert client.get("/api/search", params={"q": " "}).status_code == 422
     assert client.get("/api/search", params={"q": "x" * 1001}).status_code == 422

@@ -8,8 +8,10 @@ import signal
 from pathlib import Path
 from types import FrameType
 
-from vtr.index.builder import IndexOptions, IndexReport, build_index
-from vtr.index.vectors import ANN_THRESHOLD
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the index pulls in torch and FAISS: import it when the command runs, not for `vtr --help`
+    from vtr.index.builder import IndexReport
 
 # Failed files listed one per line in the summary; the rest are counted (all are in the JSON report).
 _MAX_LISTED = 20
@@ -48,8 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--ann-threshold",
         type=int,
-        default=ANN_THRESHOLD,
-        help=f"stored embeddings above which search uses HNSW instead of exact (default {ANN_THRESHOLD})",
+        help="stored embeddings above which search uses HNSW instead of exact (default 250,000: see "
+        "benchmarks/RESULTS.md)",
     )
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, auto (default cpu)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -59,6 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build or update the index, then print what was done."""
+    from vtr.index.builder import IndexOptions, build_index
+    from vtr.index.vectors import ANN_THRESHOLD
+
     options = IndexOptions(
         window=args.window,
         stride=args.stride,
@@ -66,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         workers=args.workers,
         num_frames=args.num_frames,
-        ann_threshold=args.ann_threshold,
+        ann_threshold=ANN_THRESHOLD if args.ann_threshold is None else args.ann_threshold,
     )
     previous = signal.signal(signal.SIGTERM, _interrupt)  # stop as for Ctrl-C: roll back, close, exit 130
     try:

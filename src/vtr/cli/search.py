@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vtr.index.searcher import MAX_K, Searcher, SearchResult
+if TYPE_CHECKING:  # the index pulls in torch and FAISS: import it when the command runs, not for `vtr --help`
+    from vtr.index.searcher import SearchResult
+
+MAX_K = 100  # the same bound as vtr.index.searcher.MAX_K, which a test keeps in step
 
 # The fields of one result in the JSON output, in order.
 JSON_FIELDS = ("rank", "score", "path", "start", "end", "thumbnail")
@@ -34,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Open the index, search, print the results."""
+    from vtr.index.searcher import Searcher
+
     with Searcher(args.db, model=args.model, device=args.device) as searcher:
         results = searcher.search(args.text, k=args.k)
     if args.json:

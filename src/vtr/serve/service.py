@@ -215,15 +215,26 @@ def _search_batch(searcher: SearcherLike, queries: list[tuple[str, int]]) -> lis
             except Exception as error:  # noqa: BLE001 - one query's error is raised in its own request only
                 answers.append(error)
         return answers
-    # The same steps as Searcher.search, with one model call for every text: refresh, embed, look up.
+    # The same steps as Searcher.search, with one model call for every valid text: validate, refresh, embed, look up.
+    from vtr.index.searcher import validate_query
+
+    answers: list[Any] = []
+    valid: list[tuple[int, str, int]] = []  # (position in queries, cleaned text, k)
+    for position, (text, k) in enumerate(queries):
+        try:
+            valid.append((position, validate_query(text, k), k))
+            answers.append(None)
+        except Exception as error:  # noqa: BLE001 - one query's error is raised in its own request only
+            answers.append(error)
+    if not valid:
+        return answers
     refresh = getattr(searcher, "refresh", None)
     if callable(refresh):
         refresh()
-    embeddings = encoder.embed_texts([text for text, _ in queries])  # [B, E]
-    answers = []
-    for row, (_, k) in enumerate(queries):
+    embeddings = encoder.embed_texts([text for _, text, _ in valid])  # [B, E]
+    for row, (position, _, k) in enumerate(valid):
         try:
-            answers.append(by_embedding(embeddings[row], k))
+            answers[position] = by_embedding(embeddings[row], k)
         except Exception as error:  # noqa: BLE001 - one query's error is raised in its own request only
-            answers.append(error)
+            answers[position] = error
     return answers
