@@ -9,8 +9,19 @@ import pytest
 
 from vtr.cli import _SUBCOMMAND_MODULES, main
 
-SUBCOMMANDS = ["demo", "data", "data check", "data synth", "train", "eval", "ablate", "metrics", "index", "search",
-               "serve"]
+SUBCOMMANDS = [
+    "demo",
+    "data",
+    "data check",
+    "data synth",
+    "train",
+    "eval",
+    "ablate",
+    "metrics",
+    "index",
+    "search",
+    "serve",
+]
 
 
 def test_top_level_help_lists_every_subcommand(capsys):

@@ -7,7 +7,6 @@ import json
 import signal
 from pathlib import Path
 from types import FrameType
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the index pulls in torch and FAISS: import it when the command runs, not for `vtr --help`
