@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_configs import TINY_MODEL as TINY
 from videos_util import write_solid_video
 
 from vtr.cli import main
@@ -28,22 +29,6 @@ from vtr.index.encoders import VtrRunEncoder
 from vtr.index.searcher import Searcher
 from vtr.index.store import KIND_MOMENT, KIND_VIDEO, IndexStore
 
-TINY = [
-    "model.video.patch_size=8",
-    "model.video.hidden_size=32",
-    "model.video.num_hidden_layers=1",
-    "model.video.num_attention_heads=2",
-    "model.video.intermediate_size=64",
-    "model.text.pretrained=null",
-    "model.text.tokenizer=minilm-offline",
-    "model.text.hidden_size=32",
-    "model.text.num_hidden_layers=1",
-    "model.text.num_attention_heads=2",
-    "model.text.intermediate_size=64",
-    "model.embed_dim=16",
-    "data.num_frames=4",
-    "data.image_size=32",
-]
 COLOURS = [(230, 30, 30), (30, 230, 30), (30, 30, 230), (230, 230, 30), (30, 230, 230), (230, 30, 230)]
 
 

@@ -10,6 +10,7 @@ finding *every* video in its top 5 needs a longer-trained model than a test can 
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -85,7 +86,7 @@ def test_a_trained_model_finds_test_videos_by_their_captions(tmp_path):
             model_score = {paths[v]: float(row[v]) for v in range(len(test))}
             assert sorted(r.path for r in results) == sorted(paths)
             np.testing.assert_allclose([r.score for r in results], [model_score[r.path] for r in results], atol=1e-5)
-            assert all(a.score >= b.score for a, b in zip(results, results[1:]))
+            assert all(a.score >= b.score for a, b in itertools.pairwise(results))
             ranks.append(1 + [r.path for r in results].index(paths[index]))
     hit_rate = float(np.mean(np.asarray(ranks) <= 5))
     assert hit_rate >= 0.7 and float(np.mean(ranks)) <= 4.5, f"top-5 rate {hit_rate:.2f}, ranks {ranks}"

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file
+from tiny_configs import TINY_MODEL
 
 from vtr.cli import main
 from vtr.config import load_config
@@ -17,20 +18,8 @@ from vtr.train.runlog import read_log
 
 # A model that trains in seconds: 1-layer towers of width 32 on 4 frames of 32 px, all three heads.
 TINY = [
-    "data.num_frames=4",
-    "data.image_size=32",
+    *TINY_MODEL,
     "model.embed_dim=32",
-    "model.video.patch_size=8",
-    "model.video.hidden_size=32",
-    "model.video.num_hidden_layers=1",
-    "model.video.num_attention_heads=2",
-    "model.video.intermediate_size=64",
-    "model.text.pretrained=null",
-    "model.text.tokenizer=minilm-offline",
-    "model.text.hidden_size=32",
-    "model.text.num_hidden_layers=1",
-    "model.text.num_attention_heads=2",
-    "model.text.intermediate_size=64",
     "model.heads=[{name: global}, {name: noun, params: {depth: 1, num_heads: 2}}, {name: verb, params: {depth: 1}}]",
     "train.batch_size=8",
     "train.lr=1.0e-3",
