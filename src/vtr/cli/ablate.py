@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from vtr.cli.common import add_overrides_argument, add_progress_argument
 from vtr.config import load_config
 
 
@@ -20,15 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--variants", default="L1,L1+L2,L1+L3,L1+L2+L3", help="comma-separated loss combinations")
     parser.add_argument("--split", default="test", help="split to evaluate (default: test)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value (repeatable)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_overrides_argument(parser, "a config value")
+    add_progress_argument(parser)
     parser.set_defaults(func=run)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from vtr.cli.common import add_overrides_argument, add_progress_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -16,15 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="vtr-demo", help="output folder (default: ./vtr-demo)")
     parser.add_argument("--videos", type=int, default=600, help="synthetic clips to make (default: 600)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data set")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a value of the demo config (repeatable)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_overrides_argument(parser, "a value of the demo config")
+    add_progress_argument(parser)
     parser.set_defaults(func=run)
 
 

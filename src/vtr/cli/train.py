@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from vtr.cli.common import add_overrides_argument, add_progress_argument
 from vtr.config import load_config
 
 
@@ -21,16 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(synthetic-dual-align, msrvtt-dual-align, msvd-dual-align); not needed with --resume",
     )
     parser.add_argument("--out", required=True, help="the run folder to write")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set train.epochs=2 --set data.root=DIR (repeatable)",
-    )
+    add_overrides_argument(parser, "a config value")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_argument(parser)
     parser.set_defaults(func=run)
 
 
