@@ -7,6 +7,8 @@ on the real filesystem. End-to-end tests over a real index built by ``vtr index`
 
 from __future__ import annotations
 
+import re
+
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,8 +259,17 @@ def test_page_is_served_with_its_assets_and_a_strict_content_security_policy(cli
     assert client.get("/static/style.css").status_code == 200
 
 
+def test_openapi_docs_load_nothing_from_elsewhere(client):
+    for page in ("/docs", "/redoc"):
+        html = client.get(page)
+        assert html.status_code == 200
+        sources = re.findall(r'(?:src|href)="([^"]+)"', html.text)
+        assert sources and all(url.startswith("/") for url in sources), sources  # no CDN: works offline
+        for url in sources:
+            assert client.get(url).status_code == 200, url
+
+
 def test_openapi_docs_list_every_endpoint(client):
-    assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     for path in (
         "/api/search",

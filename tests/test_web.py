@@ -110,6 +110,15 @@ def test_search_page_plays_the_clicked_moment(tmp_path_factory, sample_videos, t
                 assert screenshot.stat().st_size > 10_000
                 assert console_errors == [], console_errors
                 assert bad_responses == [], bad_responses
+
+                # The API docs render from the server's own files: every request stays on the loopback server.
+                requests: list[str] = []
+                docs = browser.new_page()
+                docs.on("request", lambda r: requests.append(r.url))
+                docs.goto(server.url + "docs")
+                docs.wait_for_selector(".opblock", timeout=30_000)
+                assert "/api/search" in docs.locator(".opblock-summary-path").all_text_contents()
+                assert requests and all(url.startswith(server.url) for url in requests), requests
             finally:
                 browser.close()
     finally:

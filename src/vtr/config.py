@@ -7,6 +7,7 @@ exactly. Configs are never argparse namespaces: the CLI turns its flags into one
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from vtr.errors import ConfigError
 from vtr.fileio import atomic_write_text
 
 PACKAGED_CONFIG_DIR = Path(__file__).parent / "configs"
+_FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 @dataclass
@@ -56,6 +58,7 @@ class TextEncoderConfig:
     num_attention_heads: int = 12
     intermediate_size: int = 3072
     max_length: int = 32
+    pooling: str = "cls"  # sentence representation: "cls" (the paper, DistilBERT) or "mean" (sentence-transformers)
     freeze_layers: int = 0  # freeze the embeddings and this many bottom layers (-1: the whole tower) in training
     model_type: str = "bert"  # architecture of a random-init tower (any transformers model_type: bert, distilbert)
     dropout: float | None = None  # None keeps the model's own dropout
@@ -96,6 +99,7 @@ class DataConfig:
     val_split: str = "val"
     test_split: str = "test"
     keyframes: bool = False
+    batch_sampler: str = "random"  # or "hard_negatives": keep the clips named in meta.hard_negatives in one batch
     num_workers: int = 0
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
@@ -108,6 +112,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 32
     lr: float = 3e-5
+    lr_scale: dict[str, float] = field(default_factory=dict)  # module prefix -> multiplier of lr
     weight_decay: float = 0.01
     milestones: list[int] = field(default_factory=lambda: [4, 8])
     gamma: float = 0.1
@@ -158,7 +163,10 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        return dict(value)
+        key_type, value_type = typing.get_args(annotation) or (Any, Any)
+        return {
+            _coerce(k, key_type, f"{where} key"): _coerce(v, value_type, f"{where}.{k}") for k, v in value.items()
+        }
     if annotation is Any:
         return value
     if annotation is bool:
@@ -167,6 +175,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         return value
     if annotation is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if annotation is float and isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+        return float(value)  # YAML 1.1 reads "1e-3" (no dot) as a string
     if annotation is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if annotation is str and isinstance(value, str):

@@ -96,6 +96,40 @@ def _index_test_videos(out: Path, run_dir: Path, encoded: Any, progress: bool, e
     echo(f"\nindex: {report.videos} test videos searchable in {out / 'index'} ({len(report.indexed)} encoded now)")
 
 
+def _check_search(index_dir: Path, records: Any, echo: Callable[[str], None], k: int = 5) -> dict[str, Any]:
+    """Search the index with every caption of every test video; count how often the video is in the top ``k``.
+
+    This goes through the search engine (:class:`vtr.Searcher` over ``DIR/index``), as ``vtr search`` does.
+    """
+    from vtr.index.searcher import Searcher
+
+    searcher = Searcher(index_dir)
+    try:
+        missed: list[dict[str, Any]] = []
+        hits = queries = videos_found = 0
+        for record in records:
+            name = Path(record.video).name
+            all_found = True
+            for caption in record.captions:
+                results = searcher.search(caption, k=k)
+                found = [r.rank for r in results if Path(r.path).name == name]
+                queries += 1
+                if found:
+                    hits += 1
+                else:
+                    all_found = False
+                    missed.append({"query": caption, "video": name, "top": [Path(r.path).name for r in results]})
+            videos_found += all_found
+    finally:
+        searcher.close()
+    echo(
+        f"search check: {hits} of {queries} test captions find their video in the top {k} "
+        f"({100 * hits / max(queries, 1):.1f}%); {videos_found} of {len(records)} videos are found by every caption"
+    )
+    return {"k": k, "queries": queries, "hits": hits, "videos": len(records), "videos_found_by_every_caption":
+            videos_found, "missed": missed}
+
+
 def run_demo(
     out_dir: str | Path = "vtr-demo",
     videos: int = 600,
@@ -121,6 +155,7 @@ def run_demo(
     echo(format_metrics_table(metrics))
     _example_queries(encoded, echo)
     _index_test_videos(out, run_dir, encoded, progress, echo)
+    atomic_write_json(out / "search_check.json", _check_search(out / "index", encoded.records, echo))
     echo(f"\nwritten: {out / 'metrics.json'}; search the test videos with:")
     echo(f'  vtr search "a red circle moves to the left" --db {out / "index"}')
     echo(f"  vtr serve --db {out / 'index'}   # then open http://127.0.0.1:8000/")

@@ -159,6 +159,11 @@ class TrainClipDataset(_ClipReader):
         """Choose the epoch whose captions and frame offsets items draw (call before each epoch's loader)."""
         self.epoch = epoch
 
+    @property
+    def item_records(self) -> list[VideoRecord]:
+        """The record of each item, in item order (videos without captions are not items)."""
+        return [self.records[i] for i in self._usable]
+
     def __len__(self) -> int:
         return len(self._usable)
 

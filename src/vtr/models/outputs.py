@@ -26,11 +26,14 @@ class VideoEncoderOutput:
 
 @dataclass
 class TextEncoderOutput:
-    """The output of a text tower: tokens [B, L, D], their mask bool [B, L], and the first ([CLS]) token [B, D]."""
+    """The output of a text tower: tokens [B, L, D], their mask bool [B, L], the first ([CLS]) token [B, D], and
+    the sentence representation [B, D] that embeddings are made from (``model.text.pooling``: the [CLS] token, or
+    the mean of the real tokens)."""
 
     tokens: Tensor
     token_mask: Tensor
     cls: Tensor
+    pooled: Tensor
 
 
 @dataclass

@@ -16,8 +16,9 @@ from torch import Tensor, nn
 from vtr.config import RunConfig
 from vtr.errors import ConfigError
 from vtr.models.heads.base import AlignmentHead, Gather, HeadContext, HeadInputs, string_group_ids
-from vtr.models.outputs import EncodedText, EncodedVideo
+from vtr.models.outputs import EncodedText, EncodedVideo, TextEncoderOutput
 from vtr.models.registry import HEADS
+from vtr.models.text_cache import FrozenTextCache
 from vtr.models.text_encoders import TextEncoder
 from vtr.models.video_encoders import VideoEncoder
 
@@ -83,6 +84,24 @@ class RetrievalModel(nn.Module):
         self.video_proj = nn.Linear(video_encoder.hidden_size, self.embed_dim)
         self.text_proj = nn.Linear(text_encoder.hidden_size, self.embed_dim)
         self.heads, self.head_weights = build_heads(config, video_encoder.hidden_size, text_encoder.hidden_size)
+        self.text_cache: FrozenTextCache | None = None
+
+    def use_text_cache(self) -> bool:
+        """Memoise the text tower's outputs in training if none of its parameters trains; returns whether it does.
+
+        Equal texts then cost one run of the tower per run instead of one per step (see
+        :class:`vtr.models.text_cache.FrozenTextCache`). Evaluation always runs the tower.
+        """
+        if any(p.requires_grad for p in self.text_encoder.parameters()):
+            self.text_cache = None
+        elif self.text_cache is None:
+            self.text_cache = FrozenTextCache(self.text_encoder)
+        return self.text_cache is not None
+
+    def _run_text_tower(self, input_ids: Tensor, attention_mask: Tensor) -> TextEncoderOutput:
+        if self.text_cache is not None and self.training:
+            return self.text_cache(input_ids, attention_mask)
+        return self.text_encoder(input_ids, attention_mask)
 
     @property
     def required_parts(self) -> bool:
@@ -121,9 +140,10 @@ class RetrievalModel(nn.Module):
         )
 
     def encode_text(self, input_ids: Tensor, attention_mask: Tensor) -> EncodedText:
-        """Encode token ids [B, L] with mask [B, L]; pooled = the projected first token, L2-normalised."""
-        out = self.text_encoder(input_ids, attention_mask)
-        pooled = F.normalize(self.text_proj(out.cls), dim=-1)  # [B, E]
+        """Encode token ids [B, L] with mask [B, L]; pooled = the projected sentence representation ([CLS] or the
+        token mean, ``model.text.pooling``), L2-normalised."""
+        out = self._run_text_tower(input_ids, attention_mask)
+        pooled = F.normalize(self.text_proj(out.pooled), dim=-1)  # [B, E]
         return EncodedText(tokens=out.tokens, token_mask=out.token_mask, pooled=pooled)
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, Tensor]:
@@ -202,7 +222,9 @@ class RetrievalModel(nn.Module):
         """
         video = self.encode_video(batch["frames"], batch.get("frame_mask"))
         text = self.encode_text(batch["input_ids"], batch["attention_mask"])
-        inputs = HeadInputs(batch=batch, video=video, text=text, encode_text_tokens=self.text_encoder, gather=gather)
+        inputs = HeadInputs(
+            batch=batch, video=video, text=text, encode_text_tokens=self._run_text_tower, gather=gather
+        )
         out: dict[str, Tensor] = {}
         total: Tensor | None = None
         for name, head in self.heads.items():

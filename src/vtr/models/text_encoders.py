@@ -13,6 +13,8 @@ from vtr.models.outputs import TextEncoderOutput
 from vtr.models.pretrained import _hint, resolve_pretrained
 from vtr.models.registry import register_text_encoder
 
+TEXT_POOLINGS = ("cls", "mean")
+
 # Config attributes that hold dropout rates, across BERT-like architectures (BERT/MiniLM/RoBERTa, DistilBERT).
 _DROPOUT_ATTRIBUTES = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout")
 
@@ -67,16 +69,31 @@ class TextEncoder(nn.Module):
 
 @register_text_encoder("auto")
 class HFTextEncoder(TextEncoder):
-    """A Hugging Face encoder-only model; the pooled representation is its first ([CLS]) token (Sec. III.C.1).
+    """A Hugging Face encoder-only model. The sentence representation is its first ([CLS]) token (Sec. III.C.1,
+    DistilBERT), or the mean of the real tokens (how sentence-transformers models such as MiniLM were trained).
+
+    Frozen layers (:meth:`freeze_bottom`) stay in eval mode when the model trains: a frozen layer with dropout on
+    would only add noise, and in eval mode it gives the same output for the same text.
 
     Args:
         model: a ``transformers`` model whose output has ``last_hidden_state``.
+        pooling: ``"cls"`` or ``"mean"``.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, pooling: str = "cls") -> None:
         super().__init__()
+        if pooling not in TEXT_POOLINGS:
+            raise ConfigError(f"model.text.pooling {pooling!r}; choose one of {', '.join(TEXT_POOLINGS)}")
         self.model = model
+        self.pooling = pooling
         self.hidden_size = int(model.config.hidden_size)
+        self._frozen: list[nn.Module] = []
+
+    def train(self, mode: bool = True) -> HFTextEncoder:
+        super().train(mode)
+        for module in self._frozen:
+            module.eval()
+        return self
 
     @classmethod
     def from_run_config(cls, config: RunConfig) -> tuple[HFTextEncoder, Any]:
@@ -94,7 +111,7 @@ class HFTextEncoder(TextEncoder):
                 raise ConfigError(
                     f"cannot load pretrained text encoder {text.pretrained!r}: {_hint(source)} ({error})"
                 ) from None
-            return cls(model), tokenizer
+            return cls(model, text.pooling), tokenizer
         if not text.tokenizer:
             raise ConfigError("model.text: a random-init text encoder needs model.text.tokenizer (e.g. minilm-offline)")
         tokenizer = load_tokenizer(text.tokenizer)
@@ -118,7 +135,7 @@ class HFTextEncoder(TextEncoder):
         if getattr(tokenizer, "pad_token_id", None) is not None:
             hf_config.pad_token_id = tokenizer.pad_token_id
         _set_dropout(hf_config, text.dropout)
-        return cls(AutoModel.from_config(hf_config)), tokenizer
+        return cls(AutoModel.from_config(hf_config), text.pooling), tokenizer
 
     @classmethod
     def from_tower_config(cls, config: RunConfig, tower_config: dict[str, Any]) -> HFTextEncoder:
@@ -129,7 +146,7 @@ class HFTextEncoder(TextEncoder):
         if model_type not in CONFIG_MAPPING:
             raise ValueError(f"unknown text model_type {model_type!r}")
         hf_config = CONFIG_MAPPING[model_type].from_dict(tower_config)
-        return cls(AutoModel.from_config(hf_config))
+        return cls(AutoModel.from_config(hf_config), config.model.text.pooling)
 
     def tower_config(self) -> dict[str, Any]:
         return self.model.config.to_dict()
@@ -145,18 +162,32 @@ class HFTextEncoder(TextEncoder):
             return
         layers = _transformer_layers(self.model)
         if num_layers < 0 or num_layers >= len(layers):
-            self.model.requires_grad_(False)
-            return
-        embeddings = getattr(self.model, "embeddings", None)
-        if embeddings is None:
-            raise ConfigError(f"model.text.freeze_layers: cannot find the embeddings of {type(self.model).__name__}")
-        embeddings.requires_grad_(False)
-        for layer in layers[:num_layers]:
-            layer.requires_grad_(False)
+            self._frozen = [self.model]
+        else:
+            embeddings = getattr(self.model, "embeddings", None)
+            if embeddings is None:
+                raise ConfigError(
+                    f"model.text.freeze_layers: cannot find the embeddings of {type(self.model).__name__}"
+                )
+            self._frozen = [embeddings, *layers[:num_layers]]
+        for module in self._frozen:
+            module.requires_grad_(False)
+        self.train(self.training)
+
+    @property
+    def fully_frozen(self) -> bool:
+        """Whether no parameter of the tower trains (then equal texts always give equal outputs)."""
+        return self._frozen == [self.model]
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> TextEncoderOutput:
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # [B, L, D]
-        return TextEncoderOutput(tokens=hidden, token_mask=attention_mask.to(torch.bool), cls=hidden[:, 0])
+        mask = attention_mask.to(torch.bool)
+        if self.pooling == "mean":
+            weights = mask.to(hidden.dtype)[..., None]  # [B, L, 1]
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+        else:
+            pooled = hidden[:, 0]
+        return TextEncoderOutput(tokens=hidden, token_mask=mask, cls=hidden[:, 0], pooled=pooled)
 
 
 def _transformer_layers(model: nn.Module) -> nn.ModuleList:

@@ -1,7 +1,8 @@
 """The FastAPI app of the search engine: ``create_app(index_dir)`` builds it; nothing is loaded at import time.
 
 Endpoints: ``/api/search``, ``/api/videos/{id}`` (+ ``/thumbnail``, ``/moments/{n}/thumbnail``, ``/stream``),
-``/healthz``, the web page at ``/`` and its files under ``/static``; OpenAPI docs at ``/docs``.
+``/healthz``, the web page at ``/`` and its files under ``/static``; OpenAPI docs at ``/docs`` (Swagger UI) and
+``/redoc``, whose scripts are served by the app itself (package ``fastapi-offline``): no CDN, so they work offline.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from vtr import __version__
 from vtr.errors import IndexStoreError, VtrError
@@ -85,7 +87,7 @@ def create_app(
         yield
         service.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="vtr search",
         version=__version__,
         description="Text-to-video search over one indexed video collection.",

@@ -9,20 +9,23 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler
 from tqdm.auto import tqdm
 
 from vtr.config import RunConfig, save_config, to_dict
 from vtr.data import TrainClipDataset, collate_clips, read_annotations
-from vtr.errors import CheckpointError, DataFormatError
+from vtr.data.sampling import BATCH_SAMPLERS, HardNegativeBatchSampler, hard_negative_groups
+from vtr.errors import CheckpointError, ConfigError, DataFormatError
 from vtr.evaluate.runner import encode_split, evaluate_split
+from vtr.train import distributed
 from vtr.train.checkpoint import CHECKPOINT_NAME, TrainState, load_checkpoint, save_checkpoint
+from vtr.train.distributed import Processes, ShardedBatchSampler, processes_from_environment
 from vtr.train.runlog import RunLog
 from vtr.train.schedule import build_scheduler
 from vtr.train.tagging import CaptionPartsLookup
@@ -42,15 +45,53 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW (Sec. IV.B); biases, norms and scalars (the temperature) get no weight decay."""
-    decay, no_decay = [], []
-    for _, parameter in model.named_parameters():
+def _lr_scale_for(name: str, lr_scale: Mapping[str, float]) -> float:
+    """The multiplier of the longest ``lr_scale`` prefix that names ``name``'s module (1.0 if none)."""
+    best, scale = -1, 1.0
+    for prefix, value in lr_scale.items():
+        if (name == prefix or name.startswith(prefix + ".")) and len(prefix) > best:
+            best, scale = len(prefix), value
+    return scale
+
+
+def build_optimizer(
+    model: torch.nn.Module, lr: float, weight_decay: float, lr_scale: Mapping[str, float] | None = None
+) -> torch.optim.AdamW:
+    """AdamW (Sec. IV.B); biases, norms and scalars (the temperature) get no weight decay.
+
+    ``lr_scale`` maps a module prefix (``"text_encoder"``, ``"heads.noun"``) to a multiplier of ``lr`` for its
+    parameters, as CLIP4Clip's ``coef_lr`` gives pretrained towers a smaller rate than new layers.
+    """
+    lr_scale = dict(lr_scale or {})
+    names = {name for name, _ in model.named_parameters()}
+    for prefix in lr_scale:
+        if not any(n == prefix or n.startswith(prefix + ".") for n in names):
+            raise ConfigError(f"train.lr_scale: {prefix!r} names no parameter of the model")
+    groups: dict[tuple[float, bool], list[torch.nn.Parameter]] = {}
+    for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue
-        (no_decay if parameter.ndim < 2 else decay).append(parameter)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr)
+        key = (_lr_scale_for(name, lr_scale), parameter.ndim >= 2)
+        groups.setdefault(key, []).append(parameter)
+    param_groups = [
+        {"params": params, "lr": lr * scale, "weight_decay": weight_decay if decays else 0.0}
+        for (scale, decays), params in sorted(groups.items(), key=lambda item: (-item[0][0], not item[0][1]))
+    ]
+    return torch.optim.AdamW(param_groups, lr=lr)
+
+
+def _batch_sampler(
+    dataset: TrainClipDataset, kind: str, batch_size: int, seed: int, epoch: int
+) -> Sampler[list[int]]:
+    """The epoch's batches (incomplete last batch dropped: contrastive batches keep their size)."""
+    if kind == "hard_negatives":
+        sampler = HardNegativeBatchSampler(hard_negative_groups(dataset.item_records), batch_size, seed)
+        sampler.set_epoch(epoch)
+        return sampler
+    if kind != "random":
+        raise ConfigError(f"data.batch_sampler {kind!r}; choose one of {', '.join(BATCH_SAMPLERS)}")
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return BatchSampler(RandomSampler(dataset, generator=generator), batch_size, drop_last=True)
 
 
 def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -75,6 +116,9 @@ def fit(
 ) -> Path:
     """Train a retrieval model as ``config`` says and write the run folder ``out_dir``.
 
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) every process trains on its share of each global batch of
+    ``train.batch_size`` (see :mod:`vtr.train.distributed`) and process 0 alone writes, logs and evaluates.
+
     Args:
         config: the resolved run configuration.
         out_dir: the run folder; must not hold a run already unless ``resume``.
@@ -96,119 +140,162 @@ def fit(
         config = load_config(out / "config.yaml")
     elif (out / CHECKPOINT_NAME).exists() or (out / "last.safetensors").exists():
         raise CheckpointError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
 
     train_cfg, data_cfg = config.train, config.data
+    processes = processes_from_environment()
+    main = processes.is_main
+    if not main:
+        progress, echo = False, _silent
     seed_everything(train_cfg.seed)
-    device = resolve_device(train_cfg.device)
-    train_records = read_annotations(data_cfg.root, split=data_cfg.train_split)
-    val_records = read_annotations(data_cfg.root, split=data_cfg.val_split) if data_cfg.val_split else []
-    if not train_records:
-        raise DataFormatError(f"{data_cfg.root}: split {data_cfg.train_split!r} has no videos")
-    batch_size = min(train_cfg.batch_size, len(train_records))
-
-    model = build_model(config).to(device)
-    save_config(config, out / "config.yaml")
-    parts_lookup = (
-        CaptionPartsLookup.for_dataset(model, train_records, data_cfg.root, out, progress)
-        if model.required_parts
-        else None
-    )
-
-    dataset = TrainClipDataset(
-        train_records,
-        data_cfg.num_frames,
-        data_cfg.image_size,
-        data_cfg.mean,
-        data_cfg.std,
-        seed=train_cfg.seed,
-        keyframes=data_cfg.keyframes,
-    )
-    steps_per_epoch = len(dataset) // batch_size  # drop_last: contrastive batches keep their size
-    optimizer = build_optimizer(model, train_cfg.lr, train_cfg.weight_decay)
-    scheduler = build_scheduler(
-        optimizer, steps_per_epoch, train_cfg.milestones, train_cfg.gamma, train_cfg.warmup_steps
-    )
-    state = TrainState()
-    if resume:
-        state = load_checkpoint(out, model, optimizer, scheduler)
-        echo(f"resuming {out} after epoch {state.epoch} (step {state.step})")
-    log = RunLog(out / "log.jsonl")
-    if not resume:
-        log.write(
-            {
-                "event": "start",
-                "config": to_dict(config),
-                "train_videos": len(train_records),
-                "val_videos": len(val_records),
-                "device": str(device),
-            }
-        )
+    device = distributed.start(processes, resolve_device(train_cfg.device))
     try:
-        for epoch in range(state.epoch, train_cfg.epochs):
-            dataset.set_epoch(epoch)
-            generator = torch.Generator().manual_seed(train_cfg.seed * 100_003 + epoch)
-            loader = DataLoader(
-                dataset,
-                batch_size=batch_size,
-                sampler=RandomSampler(dataset, generator=generator),
-                drop_last=True,
-                collate_fn=collate_clips,
-                num_workers=data_cfg.num_workers,
-                persistent_workers=False,
+        train_records = read_annotations(data_cfg.root, split=data_cfg.train_split)
+        val_records = read_annotations(data_cfg.root, split=data_cfg.val_split) if data_cfg.val_split else []
+        if not train_records:
+            raise DataFormatError(f"{data_cfg.root}: split {data_cfg.train_split!r} has no videos")
+        batch_size = min(train_cfg.batch_size, len(train_records))
+        distributed.barrier(processes)  # every process has checked the folder before process 0 writes into it
+        if main:
+            out.mkdir(parents=True, exist_ok=True)
+
+        model = build_model(config).to(device)
+        if model.use_text_cache():
+            echo("the text tower is frozen: its outputs are computed once per text and cached")
+        if main:
+            save_config(config, out / "config.yaml")
+        parts_lookup = _parts_lookup(model, train_records, data_cfg.root, out, progress, processes)
+
+        dataset = TrainClipDataset(
+            train_records,
+            data_cfg.num_frames,
+            data_cfg.image_size,
+            data_cfg.mean,
+            data_cfg.std,
+            seed=train_cfg.seed,
+            keyframes=data_cfg.keyframes,
+        )
+        steps_per_epoch = len(dataset) // batch_size  # drop_last: contrastive batches keep their size
+        optimizer = build_optimizer(model, train_cfg.lr, train_cfg.weight_decay, train_cfg.lr_scale)
+        scheduler = build_scheduler(
+            optimizer, steps_per_epoch, train_cfg.milestones, train_cfg.gamma, train_cfg.warmup_steps
+        )
+        state = TrainState()
+        if resume:
+            state = load_checkpoint(out, model, optimizer, scheduler)
+            echo(f"resuming {out} after epoch {state.epoch} (step {state.step})")
+        trained, gather = model, None
+        if processes.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            trained = DistributedDataParallel(model, find_unused_parameters=True)
+            gather = distributed.all_gather_cat
+        log = RunLog(out / "log.jsonl") if main else None
+        if log is not None and not resume:
+            log.write(
+                {
+                    "event": "start",
+                    "config": to_dict(config),
+                    "train_videos": len(train_records),
+                    "val_videos": len(val_records),
+                    "device": str(device),
+                    "processes": processes.world_size,
+                }
             )
-            model.train()
-            started = time.perf_counter()
-            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{train_cfg.epochs}", unit="batch", disable=not progress)
-            epoch_terms: dict[str, list[float]] = {}
-            for batch in bar:
-                captions = batch["captions"]
-                batch.update(model.text_batch(captions, parts_lookup(captions) if parts_lookup else None))
-                outputs = model(_to_device(batch, device))
-                loss = outputs["loss"]
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"loss is {float(loss)} at step {state.step}: lower the learning rate")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if train_cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                state.step += 1
-                terms = _scalar_terms(outputs)
-                for key, value in terms.items():
-                    epoch_terms.setdefault(key, []).append(value)
-                log.write(
-                    {"event": "step", "epoch": epoch, "step": state.step, "lr": scheduler.get_last_lr()[0], **terms}
+        try:
+            for epoch in range(state.epoch, train_cfg.epochs):
+                dataset.set_epoch(epoch)
+                batches = _batch_sampler(dataset, data_cfg.batch_sampler, batch_size, train_cfg.seed, epoch)
+                if processes.distributed:
+                    batches = ShardedBatchSampler(batches, batch_size, processes)
+                loader = DataLoader(
+                    dataset,
+                    batch_sampler=batches,
+                    collate_fn=collate_clips,
+                    num_workers=data_cfg.num_workers,
+                    persistent_workers=False,
                 )
-                bar.set_postfix({k.removesuffix("_loss"): f"{v:.3f}" for k, v in terms.items() if k.endswith("loss")})
-            bar.close()
-            state.epoch = epoch + 1
-            record: dict[str, Any] = {
-                "event": "epoch",
-                "epoch": epoch,
-                "step": state.step,
-                "seconds": round(time.perf_counter() - started, 2),
-                "train": {k: float(np.mean(v)) for k, v in epoch_terms.items()},
-            }
-            rsum = -float(state.epoch)  # without a validation split the latest epoch counts as the best
-            if val_records:
-                encoded = encode_split(model, val_records, data_cfg, train_cfg.eval_batch_size, device, progress)
-                metrics = evaluate_split(encoded)
-                record["val"] = metrics
-                rsum = metrics["rsum"]
                 model.train()
-            save_model(model, out, "last")
-            if not val_records or rsum > state.best_rsum:
-                state.best_rsum, state.best_epoch = rsum, epoch
-                save_model(model, out, "best")
-            record["best_epoch"] = state.best_epoch
-            save_checkpoint(out, model, optimizer, scheduler, state)
-            log.write(record)
-            echo(_epoch_line(record, train_cfg.epochs))
+                started = time.perf_counter()
+                bar = tqdm(loader, desc=f"epoch {epoch + 1}/{train_cfg.epochs}", unit="batch", disable=not progress)
+                epoch_terms: dict[str, list[float]] = {}
+                for batch in bar:
+                    captions = batch["captions"]
+                    batch.update(model.text_batch(captions, parts_lookup(captions) if parts_lookup else None))
+                    outputs = trained(_to_device(batch, device), gather=gather)
+                    loss = outputs["loss"]
+                    if not torch.isfinite(loss):
+                        raise FloatingPointError(
+                            f"loss is {float(loss)} at step {state.step}: lower the learning rate"
+                        )
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if train_cfg.grad_clip > 0:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+                    optimizer.step()
+                    scheduler.step()
+                    state.step += 1
+                    terms = _scalar_terms(outputs)
+                    for key, value in terms.items():
+                        epoch_terms.setdefault(key, []).append(value)
+                    if log is not None:
+                        lr = scheduler.get_last_lr()[0]
+                        log.write({"event": "step", "epoch": epoch, "step": state.step, "lr": lr, **terms})
+                    bar.set_postfix(
+                        {k.removesuffix("_loss"): f"{v:.3f}" for k, v in terms.items() if k.endswith("loss")}
+                    )
+                bar.close()
+                state.epoch = epoch + 1
+                if log is not None:
+                    record: dict[str, Any] = {
+                        "event": "epoch",
+                        "epoch": epoch,
+                        "step": state.step,
+                        "seconds": round(time.perf_counter() - started, 2),
+                        "train": {k: float(np.mean(v)) for k, v in epoch_terms.items()},
+                    }
+                    rsum = -float(state.epoch)  # without a validation split the latest epoch counts as the best
+                    if val_records:
+                        encoded = encode_split(
+                            model, val_records, data_cfg, train_cfg.eval_batch_size, device, progress
+                        )
+                        metrics = evaluate_split(encoded)
+                        record["val"] = metrics
+                        rsum = metrics["rsum"]
+                        model.train()
+                    save_model(model, out, "last")
+                    if not val_records or rsum > state.best_rsum:
+                        state.best_rsum, state.best_epoch = rsum, epoch
+                        save_model(model, out, "best")
+                    record["best_epoch"] = state.best_epoch
+                    save_checkpoint(out, model, optimizer, scheduler, state)
+                    log.write(record)
+                    echo(_epoch_line(record, train_cfg.epochs))
+                distributed.barrier(processes)  # the others wait while process 0 evaluates and saves
+        finally:
+            if log is not None:
+                log.close()
     finally:
-        log.close()
+        distributed.stop(processes)
     return out
+
+
+def _silent(line: str) -> None:
+    """The echo of processes other than 0."""
+
+
+def _parts_lookup(
+    model: Any, records: list[Any], data_root: str, out: Path, progress: bool, processes: Processes
+) -> CaptionPartsLookup | None:
+    """Part-of-speech results for the heads that need them; process 0 tags (and fills the cache) first."""
+    if not model.required_parts:
+        return None
+    lookup = None
+    if processes.is_main:
+        lookup = CaptionPartsLookup.for_dataset(model, records, data_root, out, progress)
+    distributed.barrier(processes)
+    if lookup is None:
+        lookup = CaptionPartsLookup.for_dataset(model, records, data_root, out, progress=False)
+    return lookup
 
 
 def _epoch_line(record: dict[str, Any], epochs: int) -> str:

@@ -46,7 +46,7 @@ class HeadInputs:
         batch: the batch dict (frames, masks, token ids, and what :meth:`AlignmentHead.text_batch` added).
         video: the encoded videos of the batch.
         text: the encoded captions of the batch.
-        encode_text_tokens: the text tower itself (ids [B, L], mask [B, L]) -> tokens and [CLS], unprojected.
+        encode_text_tokens: runs the text tower (or its cache): ids [B, L], mask [B, L] -> its output, unprojected.
         gather: None in one process; else concatenates a tensor over processes along dim 0, keeping gradients of
             the local part (every process must pass tensors of the same shape).
     """

@@ -169,7 +169,7 @@ class WordAlignmentHead(AlignmentHead):
         hidden, _ = self.encoder(query.tokens, query.token_mask, video_tokens, video_mask)  # [n, Lq, W]
         x = self.video_side_proj(self.pool(hidden, query.token_mask))  # [n, E]
         target = inputs.encode_text_tokens(batch[f"{prefix}_target_ids"][rows], batch[f"{prefix}_target_mask"][rows])
-        y = self.text_side_proj(target.cls)  # [n, E]
+        y = self.text_side_proj(target.pooled)  # [n, E]
         return F.normalize(x, dim=-1), F.normalize(y, dim=-1)
 
     def forward(self, inputs: HeadInputs) -> dict[str, Tensor]:
