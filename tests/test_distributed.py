@@ -24,6 +24,7 @@ OVERRIDES = [
     "train.epochs=1",
     "train.milestones=[]",
     'data.val_split=""',
+    "train.device=cpu",  # Gloo on CPU whatever the machine has: both runs on the same kind of device
 ]
 
 

@@ -16,4 +16,5 @@ TINY_MODEL = [
     "model.embed_dim=16",
     "data.num_frames=4",
     "data.image_size=32",
+    "data.num_workers=0",
 ]

@@ -132,7 +132,7 @@ def _check_search(index_dir: Path, records: Any, echo: Callable[[str], None], k:
 
 def run_demo(
     out_dir: str | Path = "vtr-demo",
-    videos: int = 600,
+    videos: int = 2000,
     seed: int = 0,
     overrides: tuple[str, ...] = (),
     progress: bool = True,

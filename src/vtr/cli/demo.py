@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the test videos (DIR/index) for vtr search and vtr serve. Finished stages are reused on a second run.",
     )
     parser.add_argument("--out", default="vtr-demo", help="output folder (default: ./vtr-demo)")
-    parser.add_argument("--videos", type=int, default=600, help="synthetic clips to make (default: 600)")
+    parser.add_argument("--videos", type=int, default=2000, help="synthetic clips to make (default: 2000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data set")
     add_overrides_argument(parser, "a value of the demo config")
     add_progress_argument(parser)

@@ -62,6 +62,11 @@ def start(processes: Processes, device: torch.device) -> torch.device:
     if not processes.distributed:
         return device
     if device.type == "cuda":
+        if processes.local_rank >= torch.cuda.device_count():
+            raise ConfigError(
+                f"process {processes.rank} has local rank {processes.local_rank} but this machine has "
+                f"{torch.cuda.device_count()} GPU(s): start one process per GPU, or --set train.device=cpu"
+            )
         device = torch.device("cuda", processes.local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
