@@ -37,13 +37,14 @@ def measure(config_name: str, variant: str, data_root: str, steps: int, warmup: 
     config = variant_config(load_config(config_name, [f"data.root={data_root}"]), variant, seed=0)
     torch.manual_seed(0)
     model = build_model(config).train()
+    model.use_text_cache()  # as `vtr train` does when the text tower is frozen
     records = read_annotations(data_root, split="train")
     lookup = CaptionPartsLookup.for_dataset(model, records, data_root, tempfile.gettempdir(), progress=False)
     data = config.data
     dataset = TrainClipDataset(records, data.num_frames, data.image_size, data.mean, data.std)
     batch_size = config.train.batch_size
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True, collate_fn=collate_clips)
-    optimizer = build_optimizer(model, config.train.lr, config.train.weight_decay)
+    optimizer = build_optimizer(model, config.train.lr, config.train.weight_decay, config.train.lr_scale)
     batches = iter(loader)
     times = {"data": 0.0, "step": 0.0}
     for index in range(warmup + steps):

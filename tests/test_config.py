@@ -64,3 +64,14 @@ def test_paper_configs_carry_the_papers_settings():
         assert "in21k" in config.model.video.pretrained
         assert (config.train.lr, config.train.epochs, config.train.milestones) == (3e-5, 10, [4, 8])
         assert config.model.embed_dim == 256
+
+
+def test_floats_without_a_dot_and_typed_mappings():
+    # YAML 1.1 reads "1e-3" as a string; a float field takes it anyway. Mapping values get their declared type.
+    config = load_config("synthetic-dual-align", ["train.lr=1e-3", "train.lr_scale={text_encoder: 1e-1, heads: 2}"])
+    assert config.train.lr == 0.001
+    assert config.train.lr_scale == {"text_encoder": 0.1, "heads": 2.0}
+    with pytest.raises(ConfigError, match=r"train\.lr_scale\.text_encoder"):
+        load_config("synthetic-dual-align", ["train.lr_scale={text_encoder: fast}"])
+    with pytest.raises(ConfigError, match=r"train\.lr"):
+        load_config("synthetic-dual-align", ["train.lr=1e-3x"])

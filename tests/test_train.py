@@ -121,13 +121,16 @@ def test_two_epochs_lift_recall_above_the_untrained_model(tmp_path):
 
     root = tmp_path / "data"
     generate_dataset(root, num_videos=200, seed=5, num_frames=8, fps=8, size=32, workers=1, progress=False)
-    # The pretrained MiniLM text tower (offline): from scratch, a text tower this small needs far more steps.
+    # The demo's text side: the pretrained MiniLM (offline), frozen and mean-pooled. From scratch, a text tower
+    # this small needs far more steps; fine-tuned at this lr, it collapses onto what the new video tower sees.
     extra = [
         "train.epochs=2",
         "train.milestones=[100]",
         "train.lr=1.0e-3",
         'data.val_split=""',
         "model.text.pretrained=minilm-offline",
+        "model.text.freeze_layers=-1",
+        "model.text.pooling=mean",
     ]
     config = tiny_config(root, *extra)
     records = read_annotations(root, split="train")
@@ -135,10 +138,10 @@ def test_two_epochs_lift_recall_above_the_untrained_model(tmp_path):
     before = evaluate_split(encode_split(build_model(config), records, config.data, progress=False))["t2v"]
     run = fit(config, tmp_path / "run", progress=False, echo=lambda line: None)
     after = evaluate_split(encode_split(load_run(run, "last"), records, config.data, progress=False))["t2v"]
-    # Measured (seed 0): R@1 1.0 -> 1.7, R@10 5.9 -> 17.8, MnR 74 -> 44 over 166 videos.
+    # Measured (seed 0): R@1 0.9 -> 2.7, R@10 4.6 -> 30.4, MnR 79 -> 29 over 166 videos.
     assert after["R@1"] > before["R@1"]
-    assert after["R@10"] > before["R@10"] + 6
-    assert after["MnR"] < 0.8 * before["MnR"]
+    assert after["R@10"] > before["R@10"] + 12
+    assert after["MnR"] < 0.6 * before["MnR"]
 
 
 def test_eval_cli_prints_json_and_saves_the_matrix(two_epoch_run, tiny_data, tmp_path, capsys):

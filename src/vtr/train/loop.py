@@ -80,9 +80,7 @@ def build_optimizer(
     return torch.optim.AdamW(param_groups, lr=lr)
 
 
-def _batch_sampler(
-    dataset: TrainClipDataset, kind: str, batch_size: int, seed: int, epoch: int
-) -> Sampler[list[int]]:
+def _batch_sampler(dataset: TrainClipDataset, kind: str, batch_size: int, seed: int, epoch: int) -> Sampler[list[int]]:
     """The epoch's batches (incomplete last batch dropped: contrastive batches keep their size)."""
     if kind == "hard_negatives":
         sampler = HardNegativeBatchSampler(hard_negative_groups(dataset.item_records), batch_size, seed)
@@ -129,7 +127,7 @@ def fit(
     Returns:
         The run folder.
     """
-    from vtr.models import build_model, save_model  # heavy import, kept out of module import time
+    from vtr.models import build_model  # heavy import, kept out of module import time
 
     out = Path(out_dir)
     if resume:
@@ -214,27 +212,13 @@ def fit(
                     num_workers=data_cfg.num_workers,
                     persistent_workers=False,
                 )
-                model.train()
                 started = time.perf_counter()
                 bar = tqdm(loader, desc=f"epoch {epoch + 1}/{train_cfg.epochs}", unit="batch", disable=not progress)
+                step = _Step(model, trained, optimizer, scheduler, train_cfg.grad_clip, device, gather, parts_lookup)
                 epoch_terms: dict[str, list[float]] = {}
+                model.train()
                 for batch in bar:
-                    captions = batch["captions"]
-                    batch.update(model.text_batch(captions, parts_lookup(captions) if parts_lookup else None))
-                    outputs = trained(_to_device(batch, device), gather=gather)
-                    loss = outputs["loss"]
-                    if not torch.isfinite(loss):
-                        raise FloatingPointError(
-                            f"loss is {float(loss)} at step {state.step}: lower the learning rate"
-                        )
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if train_cfg.grad_clip > 0:
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
-                    optimizer.step()
-                    scheduler.step()
-                    state.step += 1
-                    terms = _scalar_terms(outputs)
+                    terms = step(batch, state)
                     for key, value in terms.items():
                         epoch_terms.setdefault(key, []).append(value)
                     if log is not None:
@@ -253,20 +237,7 @@ def fit(
                         "seconds": round(time.perf_counter() - started, 2),
                         "train": {k: float(np.mean(v)) for k, v in epoch_terms.items()},
                     }
-                    rsum = -float(state.epoch)  # without a validation split the latest epoch counts as the best
-                    if val_records:
-                        encoded = encode_split(
-                            model, val_records, data_cfg, train_cfg.eval_batch_size, device, progress
-                        )
-                        metrics = evaluate_split(encoded)
-                        record["val"] = metrics
-                        rsum = metrics["rsum"]
-                        model.train()
-                    save_model(model, out, "last")
-                    if not val_records or rsum > state.best_rsum:
-                        state.best_rsum, state.best_epoch = rsum, epoch
-                        save_model(model, out, "best")
-                    record["best_epoch"] = state.best_epoch
+                    record.update(_validate_and_save(model, val_records, config, device, progress, state, out))
                     save_checkpoint(out, model, optimizer, scheduler, state)
                     log.write(record)
                     echo(_epoch_line(record, train_cfg.epochs))
@@ -277,6 +248,68 @@ def fit(
     finally:
         distributed.stop(processes)
     return out
+
+
+class _Step:
+    """One optimiser step on a batch: text inputs, forward (all-gathering across processes), backward, update."""
+
+    def __init__(
+        self,
+        model: Any,
+        trained: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any,
+        grad_clip: float,
+        device: torch.device,
+        gather: Any,
+        parts_lookup: CaptionPartsLookup | None,
+    ) -> None:
+        self.model, self.trained, self.optimizer, self.scheduler = model, trained, optimizer, scheduler
+        self.grad_clip, self.device, self.gather, self.parts_lookup = grad_clip, device, gather, parts_lookup
+
+    def __call__(self, batch: dict[str, Any], state: TrainState) -> dict[str, float]:
+        captions = batch["captions"]
+        parts = self.parts_lookup(captions) if self.parts_lookup else None
+        batch.update(self.model.text_batch(captions, parts))
+        outputs = self.trained(_to_device(batch, self.device), gather=self.gather)
+        loss = outputs["loss"]
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {float(loss)} at step {state.step}: lower the learning rate")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        state.step += 1
+        return _scalar_terms(outputs)
+
+
+def _validate_and_save(
+    model: Any,
+    val_records: list[Any],
+    config: RunConfig,
+    device: torch.device,
+    progress: bool,
+    state: TrainState,
+    out: Path,
+) -> dict[str, Any]:
+    """Evaluate on the validation split (if any), save ``last`` and, when it is the best so far, ``best``."""
+    from vtr.models import save_model
+
+    record: dict[str, Any] = {}
+    rsum = -float(state.epoch)  # without a validation split the latest epoch counts as the best
+    if val_records:
+        encoded = encode_split(model, val_records, config.data, config.train.eval_batch_size, device, progress)
+        record["val"] = evaluate_split(encoded)
+        rsum = record["val"]["rsum"]
+        model.train()
+    save_model(model, out, "last")
+    if not val_records or rsum > state.best_rsum:
+        state.best_rsum, state.best_epoch = rsum, state.epoch - 1
+        save_model(model, out, "best")
+    record["best_epoch"] = state.best_epoch
+    return record
 
 
 def _silent(line: str) -> None:

@@ -1,0 +1,41 @@
+"""The demo end to end at toy size: data, training, evaluation, index, and the search check through the index."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tiny_configs import TINY_MODEL
+
+TOY = [
+    *TINY_MODEL,
+    "model.heads=[{name: global}]",
+    "train.epochs=1",
+    "train.batch_size=8",
+    "train.milestones=[]",
+]
+
+
+@pytest.mark.slow
+def test_demo_runs_every_stage_and_its_search_check_agrees_with_the_metrics(tmp_path):
+    from vtr.demo import run_demo
+
+    lines: list[str] = []
+    metrics = run_demo(tmp_path, videos=60, seed=2, overrides=tuple(TOY), progress=False, echo=lines.append)
+    for name in ("data/annotations.jsonl", "run/best.safetensors", "metrics.json", "index", "search_check.json"):
+        assert (tmp_path / name).exists(), name
+    check = json.loads((tmp_path / "search_check.json").read_text())
+    test_captions = sum(
+        len(json.loads(line)["captions"])
+        for line in (tmp_path / "data" / "annotations.jsonl").read_text().splitlines()
+        if json.loads(line)["split"] == "test"
+    )
+    assert check["queries"] == test_captions and check["k"] == 5
+    assert len(check["missed"]) == check["queries"] - check["hits"]
+    # The search engine ranks as the model scores, so its top-5 rate is the evaluation's R@5.
+    assert 100 * check["hits"] / check["queries"] == pytest.approx(metrics["t2v"]["R@5"], abs=100 / test_captions)
+    assert any(line.startswith("search check:") for line in lines)
+
+    again: list[str] = []
+    run_demo(tmp_path, videos=60, seed=2, overrides=tuple(TOY), progress=False, echo=again.append)
+    assert any("reusing" in line for line in again)  # finished stages are not redone
