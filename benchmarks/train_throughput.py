@@ -102,19 +102,36 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "data"
         generate_dataset(
-            root, num_videos=args.videos, seed=0, num_frames=2 * config.data.num_frames,
-            size=config.data.image_size, progress=False,
+            root,
+            num_videos=args.videos,
+            seed=0,
+            num_frames=2 * config.data.num_frames,
+            size=config.data.image_size,
+            progress=False,
         )
         results = []
         for variant in args.variants.split(","):
-            command = [sys.executable, __file__, "--config", args.config, "--steps", str(args.steps),
-                       "--warmup", str(args.warmup), "--child", variant, str(root)]
+            command = [
+                sys.executable,
+                __file__,
+                "--config",
+                args.config,
+                "--steps",
+                str(args.steps),
+                "--warmup",
+                str(args.warmup),
+                "--child",
+                variant,
+                str(root),
+            ]
             output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             results.append(json.loads(output.strip().splitlines()[-1]))
     print(f"{'losses':<10} {'clips/s':>8} {'s/step':>7} {'data s':>7} {'params':>8} {'peak RSS':>9}")
     for r in results:
-        print(f"{r['variant']:<10} {r['clips_per_s']:>8.1f} {r['s_per_step']:>7.2f} {r['data_s_per_step']:>7.2f} "
-              f"{r['params_m']:>7.1f}M {r['peak_rss_mib']:>6.0f} MiB")
+        print(
+            f"{r['variant']:<10} {r['clips_per_s']:>8.1f} {r['s_per_step']:>7.2f} {r['data_s_per_step']:>7.2f} "
+            f"{r['params_m']:>7.1f}M {r['peak_rss_mib']:>6.0f} MiB"
+        )
     if len(results) > 1:
         base = results[0]["clips_per_s"]
         for r in results[1:]:

@@ -64,7 +64,7 @@ def test_two_processes_train_like_one(tmp_path):
     for override in overrides:
         command += ["--set", override]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     expected, got = load_file(single / "last.safetensors"), load_file(double / "last.safetensors")

@@ -50,7 +50,7 @@ def test_batches_hold_whole_groups_and_every_item_once():
 
 
 def test_the_last_incomplete_batch_is_dropped():
-    sampler = HardNegativeBatchSampler([list(range(0, 6)), list(range(6, 11))], batch_size=4, seed=0)
+    sampler = HardNegativeBatchSampler([list(range(6)), list(range(6, 11))], batch_size=4, seed=0)
     batches = list(sampler)
     assert len(batches) == 2 and all(len(b) == 4 for b in batches)
 

@@ -8,7 +8,6 @@ on the real filesystem. End-to-end tests over a real index built by ``vtr index`
 from __future__ import annotations
 
 import re
-
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -126,8 +126,14 @@ def _check_search(index_dir: Path, records: Any, echo: Callable[[str], None], k:
         f"search check: {hits} of {queries} test captions find their video in the top {k} "
         f"({100 * hits / max(queries, 1):.1f}%); {videos_found} of {len(records)} videos are found by every caption"
     )
-    return {"k": k, "queries": queries, "hits": hits, "videos": len(records), "videos_found_by_every_caption":
-            videos_found, "missed": missed}
+    return {
+        "k": k,
+        "queries": queries,
+        "hits": hits,
+        "videos": len(records),
+        "videos_found_by_every_caption": videos_found,
+        "missed": missed,
+    }
 
 
 def run_demo(

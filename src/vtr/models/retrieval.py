@@ -222,9 +222,7 @@ class RetrievalModel(nn.Module):
         """
         video = self.encode_video(batch["frames"], batch.get("frame_mask"))
         text = self.encode_text(batch["input_ids"], batch["attention_mask"])
-        inputs = HeadInputs(
-            batch=batch, video=video, text=text, encode_text_tokens=self._run_text_tower, gather=gather
-        )
+        inputs = HeadInputs(batch=batch, video=video, text=text, encode_text_tokens=self._run_text_tower, gather=gather)
         out: dict[str, Tensor] = {}
         total: Tensor | None = None
         for name, head in self.heads.items():

@@ -75,10 +75,12 @@ def start(processes: Processes, device: torch.device) -> torch.device:
     return device
 
 
-def stop(processes: Processes) -> None:
-    """Leave the process group (after a last barrier, so that no process exits while another still talks)."""
+def stop(processes: Processes, clean: bool = True) -> None:
+    """Leave the process group; after a clean run, first wait at a last barrier so that no process exits while
+    another still talks (after a failure torchrun stops the other processes)."""
     if processes.distributed and dist.is_initialized():
-        dist.barrier()
+        if clean:
+            dist.barrier()
         dist.destroy_process_group()
 
 

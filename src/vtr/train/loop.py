@@ -245,8 +245,10 @@ def fit(
         finally:
             if log is not None:
                 log.close()
-    finally:
-        distributed.stop(processes)
+    except BaseException:
+        distributed.stop(processes, clean=False)  # no last barrier: the others may never reach it
+        raise
+    distributed.stop(processes)
     return out
 
 
