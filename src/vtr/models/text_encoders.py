@@ -174,11 +174,6 @@ class HFTextEncoder(TextEncoder):
             module.requires_grad_(False)
         self.train(self.training)
 
-    @property
-    def fully_frozen(self) -> bool:
-        """Whether no parameter of the tower trains (then equal texts always give equal outputs)."""
-        return self._frozen == [self.model]
-
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> TextEncoderOutput:
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # [B, L, D]
         mask = attention_mask.to(torch.bool)
