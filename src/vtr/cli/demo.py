@@ -10,10 +10,11 @@ from vtr.cli.common import add_overrides_argument, add_progress_argument
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="make the synthetic benchmark, train, evaluate and index it (about 10 minutes on 2 CPU cores)",
+        help="make the synthetic benchmark, train, evaluate and index it (about 11 minutes on 2 CPU cores)",
         description="Make the synthetic benchmark (DIR/data), train the dual alignment model with L1+L2+L3 "
-        "(DIR/run), evaluate it on the test split (DIR/metrics.json), answer three example queries, and index "
-        "the test videos (DIR/index) for vtr search and vtr serve. Finished stages are reused on a second run.",
+        "(DIR/run), evaluate it on the test split (DIR/metrics.json), answer three example queries, index the "
+        "test videos (DIR/index) for vtr search and vtr serve, and search that index with every test caption "
+        "(DIR/search_check.json). Finished stages are reused on a second run.",
     )
     parser.add_argument("--out", default="vtr-demo", help="output folder (default: ./vtr-demo)")
     parser.add_argument("--videos", type=int, default=2000, help="synthetic clips to make (default: 2000)")
