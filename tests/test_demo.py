@@ -38,4 +38,21 @@ def test_demo_runs_every_stage_and_its_search_check_agrees_with_the_metrics(tmp_
 
     again: list[str] = []
     run_demo(tmp_path, videos=60, seed=2, overrides=tuple(TOY), progress=False, echo=again.append)
-    assert any("reusing" in line for line in again)  # finished stages are not redone
+    assert any(line.startswith("data: reusing") for line in again)  # finished stages are not redone
+    assert any(line.startswith("train: reusing") for line in again)
+
+    # Another config trains again (an old demo folder is not reused for a new recipe); other data remakes all.
+    changed: list[str] = []
+    run_demo(tmp_path, videos=60, seed=2, overrides=(*TOY, "train.lr=5e-4"), progress=False, echo=changed.append)
+    assert any("trained with another config" in line for line in changed)
+    assert any(line.startswith("data: reusing") for line in changed)
+    remade: list[str] = []
+    metrics = run_demo(tmp_path, videos=48, seed=2, overrides=tuple(TOY), progress=False, echo=remade.append)
+    assert any("holds 60 clips, not 48" in line for line in remade)
+    assert any(line.startswith("train: 1 epochs") for line in remade)
+    test_videos = [
+        json.loads(line)["video"]
+        for line in (tmp_path / "data" / "annotations.jsonl").read_text().splitlines()
+        if json.loads(line)["split"] == "test"
+    ]
+    assert sorted(p.name for p in (tmp_path / "test-videos").iterdir()) == sorted(v.split("/")[-1] for v in test_videos)

@@ -23,10 +23,17 @@ DEMO_CONFIG = "synthetic-dual-align"
 
 def _make_data(
     data_dir: Path, videos: int, seed: int, config: Any, progress: bool, echo: Callable[[str], None]
-) -> None:
-    if (data_dir / "annotations.jsonl").is_file():
-        echo(f"data: reusing {data_dir}")
-        return
+) -> bool:
+    """Make the data set unless ``data_dir`` holds one of ``videos`` clips already; returns whether it made one."""
+    annotations = data_dir / "annotations.jsonl"
+    if annotations.is_file():
+        with annotations.open(encoding="utf-8") as lines:
+            count = sum(1 for line in lines if line.strip())
+        if count == videos:
+            echo(f"data: reusing {data_dir}")
+            return False
+        echo(f"data: {data_dir} holds {count} clips, not {videos}: making it again")
+        shutil.rmtree(data_dir)
     from vtr.data.synth import generate_dataset
 
     echo(f"data: making {videos} synthetic clips in {data_dir}")
@@ -38,12 +45,28 @@ def _make_data(
         size=config.data.image_size,
         progress=progress,
     )
+    return True
 
 
-def _train(run_dir: Path, config: Any, progress: bool, echo: Callable[[str], None]) -> None:
+def _same_config(run_dir: Path, config: Any) -> bool:
+    """Whether ``run_dir`` holds a checkpoint of a run with this config (so it can be reused or resumed)."""
+    from vtr.config import load_config, to_dict
+    from vtr.errors import ConfigError
+    from vtr.train.checkpoint import CHECKPOINT_NAME
+
+    if not (run_dir / CHECKPOINT_NAME).is_file():
+        return False
+    try:
+        return to_dict(load_config(run_dir / "config.yaml")) == to_dict(config)
+    except (ConfigError, OSError):
+        return False  # written by an older vtr, or damaged
+
+
+def _train(run_dir: Path, config: Any, progress: bool, echo: Callable[[str], None]) -> bool:
+    """Train, resume or reuse the demo's run; returns whether its weights changed."""
     from vtr.train import fit
 
-    if (run_dir / "best.safetensors").is_file() and (run_dir / "checkpoint.pt").is_file():
+    if _same_config(run_dir, config) and (run_dir / "best.safetensors").is_file():
         import torch
 
         from vtr.train.checkpoint import CHECKPOINT_NAME
@@ -51,13 +74,15 @@ def _train(run_dir: Path, config: Any, progress: bool, echo: Callable[[str], Non
         state = torch.load(run_dir / CHECKPOINT_NAME, map_location="cpu", weights_only=False)["state"]
         if state["epoch"] >= config.train.epochs:
             echo(f"train: reusing {run_dir}")
-            return
+            return False
         fit(config, run_dir, resume=True, progress=progress, echo=echo)
-        return
+        return True
     if run_dir.exists():
+        echo(f"train: {run_dir} was trained with another config or did not finish its first epoch; training again")
         shutil.rmtree(run_dir)
     echo(f"train: {config.train.epochs} epochs into {run_dir}")
     fit(config, run_dir, progress=progress, echo=echo)
+    return True
 
 
 def _example_queries(encoded: Any, echo: Callable[[str], None], n_queries: int = 3, k: int = 5) -> list[dict]:
@@ -152,8 +177,11 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     data_dir, run_dir = out / "data", out / "run"
     config = load_config(DEMO_CONFIG, [f"data.root={data_dir}", *overrides])
-    _make_data(data_dir, videos, seed, config, progress, echo)
-    _train(run_dir, config, progress, echo)
+    if _make_data(data_dir, videos, seed, config, progress, echo):
+        for stale in (run_dir, out / "test-videos", out / "index"):  # made from other data
+            shutil.rmtree(stale, ignore_errors=True)
+    if _train(run_dir, config, progress, echo):
+        shutil.rmtree(out / "index", ignore_errors=True)  # made with the previous weights
     metrics, encoded = evaluate_run(str(run_dir), split="test", progress=progress)
     atomic_write_json(out / "metrics.json", metrics)
     n_videos, n_queries = len(encoded.records), len(encoded.captions)
