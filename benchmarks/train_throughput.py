@@ -4,6 +4,7 @@ Each variant runs in its own process (so the peak RSS is its own): real syntheti
 the real text batching with part-of-speech parts, forward, backward and the AdamW step, as in ``vtr train``.
 
 Usage: python benchmarks/train_throughput.py [--config synthetic-dual-align] [--steps 10] [--variants L1,L1+L2+L3]
+       [--set model.video.stem=patch ...]
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def measure(config_name: str, variant: str, data_root: str, steps: int, warmup: int) -> dict:
+def measure(config_name: str, overrides: list[str], variant: str, data_root: str, steps: int, warmup: int) -> dict:
     """Time ``steps`` optimiser steps (after ``warmup``) of one variant; runs inside the child process."""
     import torch
     from torch.utils.data import DataLoader
@@ -34,7 +35,7 @@ def measure(config_name: str, variant: str, data_root: str, steps: int, warmup: 
     from vtr.train.loop import build_optimizer
     from vtr.train.tagging import CaptionPartsLookup
 
-    config = variant_config(load_config(config_name, [f"data.root={data_root}"]), variant, seed=0)
+    config = variant_config(load_config(config_name, [*overrides, f"data.root={data_root}"]), variant, seed=0)
     torch.manual_seed(0)
     model = build_model(config).train()
     model.use_text_cache()  # as `vtr train` does when the text tower is frozen
@@ -82,10 +83,18 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--variants", default="L1,L1+L2+L3")
     parser.add_argument("--videos", type=int, default=200, help="synthetic clips to make for the benchmark")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, as for vtr train (repeatable)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "DATA"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.config, args.child[0], args.child[1], args.steps, args.warmup)))
+        print(json.dumps(measure(args.config, args.overrides, args.child[0], args.child[1], args.steps, args.warmup)))
         return
 
     import torch
@@ -93,11 +102,12 @@ def main() -> None:
     from vtr.config import load_config
     from vtr.data.synth import generate_dataset
 
-    config = load_config(args.config)
+    config = load_config(args.config, args.overrides)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
         f"torch {torch.__version__} ({torch.get_num_threads()} threads), config {args.config}, "
-        f"batch {config.train.batch_size}, {config.data.num_frames} frames of {config.data.image_size} px"
+        f"batch {config.train.batch_size}, {config.data.num_frames} frames of {config.data.image_size} px, "
+        f"stem {config.model.video.stem}" + "".join(f", --set {o}" for o in args.overrides)
     )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "data"
@@ -120,6 +130,7 @@ def main() -> None:
                 str(args.steps),
                 "--warmup",
                 str(args.warmup),
+                *(f"--set={o}" for o in args.overrides),
                 "--child",
                 variant,
                 str(root),

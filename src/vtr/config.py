@@ -39,6 +39,7 @@ class VideoEncoderConfig:
     num_attention_heads: int = 12
     intermediate_size: int = 3072
     dropout: float = 0.0
+    stem: str = "patch"  # patch (TimeSformer's linear patch embedding), conv or conv3d (vtr.models.conv_stem)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from vtr.config import RunConfig
 from vtr.errors import ConfigError
+from vtr.models.conv_stem import install_stem
 from vtr.models.outputs import VideoEncoderOutput
 from vtr.models.registry import register_video_encoder
 
@@ -55,6 +56,12 @@ def _timesformer_classes() -> tuple[Any, Any]:
     return TimesformerConfig, TimesformerModel
 
 
+def _with_stem(model: nn.Module) -> nn.Module:
+    """The model with the stem its config names (``vtr_stem``; configs from before it existed mean ``patch``)."""
+    install_stem(model, getattr(model.config, "vtr_stem", "patch"))
+    return model
+
+
 @register_video_encoder("timesformer")
 class TimesformerVideoEncoder(VideoEncoder):
     """TimeSformer with divided space-time attention, a [CLS] token and learned space and time embeddings.
@@ -89,6 +96,12 @@ class TimesformerVideoEncoder(VideoEncoder):
         if video.pretrained:
             from vtr.models.pretrained import load_pretrained_timesformer
 
+            if video.stem != "patch":
+                raise ConfigError(
+                    f"model.video.stem {video.stem!r} replaces the patch embedding: it is for a TimeSformer trained "
+                    f"from scratch, not for pretrained weights ({video.pretrained})"
+                )
+
             return cls(load_pretrained_timesformer(video.pretrained, data.num_frames, data.image_size, video.dropout))
         if data.image_size % video.patch_size:
             raise ConfigError(
@@ -111,14 +124,15 @@ class TimesformerVideoEncoder(VideoEncoder):
             hidden_dropout_prob=video.dropout,
             attention_probs_dropout_prob=video.dropout,
             attention_type="divided_space_time",
+            vtr_stem=video.stem,
         )
-        return cls(TimesformerModel(hf_config))
+        return cls(_with_stem(TimesformerModel(hf_config)))
 
     @classmethod
     def from_tower_config(cls, config: RunConfig, tower_config: dict[str, Any]) -> TimesformerVideoEncoder:
         TimesformerConfig, TimesformerModel = _timesformer_classes()
         hf_config = TimesformerConfig.from_dict(tower_config)
-        return cls(TimesformerModel(hf_config))
+        return cls(_with_stem(TimesformerModel(hf_config)))
 
     def tower_config(self) -> dict[str, Any]:
         return self.model.config.to_dict()

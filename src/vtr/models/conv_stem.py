@@ -1,0 +1,92 @@
+"""A convolutional stem for TimeSformer: a few stride-2 convolutions in place of the linear patch embedding.
+
+A linear patch embedding sees each patch once, through one matrix. Trained from scratch on little data, a
+transformer on top of it learns shapes slowly: Xiao et al., "Early Convolutions Help Transformers See Better"
+(NeurIPS 2021), replace it by a stack of 3x3 stride-2 convolutions and a 1x1 projection, same token grid, same
+cost. The ``conv3d`` variant makes the first convolution span three frames, so that every token starts with a
+local motion cue (what changed since the previous frame) instead of having to find it by temporal attention.
+
+The module is a drop-in for ``transformers``' ``TimesformerPatchEmbeddings``: frames ``[B, T, C, H, W]`` in,
+``(tokens [B*T, P, D], T, patch grid width)`` out, so position and time embeddings and every layer after them
+are TimeSformer's own.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from torch import Tensor, nn
+
+from vtr.errors import ConfigError
+
+STEMS = ("patch", "conv", "conv3d")
+_GROUPS = 8  # GroupNorm groups: no batch statistics, so encoding one video gives what it gives in a batch
+
+
+def _norm_act(channels: int) -> list[nn.Module]:
+    return [nn.GroupNorm(min(_GROUPS, channels), channels), nn.ReLU(inplace=True)]
+
+
+def stem_channels(patch_size: int, hidden_size: int) -> list[int]:
+    """Channels after each stride-2 convolution: ``log2(patch_size)`` of them, doubling up to ``hidden_size / 2``.
+
+    Raises:
+        ConfigError: ``patch_size`` is not a power of two of at least 2.
+    """
+    steps = patch_size.bit_length() - 1
+    if patch_size < 2 or 1 << steps != patch_size:
+        raise ConfigError(f"a convolutional stem needs a power-of-two model.video.patch_size, got {patch_size}")
+    return [max(hidden_size >> (steps - i), 8) for i in range(steps)]
+
+
+class ConvPatchEmbeddings(nn.Module):
+    """Stride-2 3x3 convolutions (each with GroupNorm and ReLU), then a 1x1 projection to ``hidden_size``.
+
+    Args:
+        num_channels: channels of a frame (3).
+        hidden_size: the transformer width.
+        patch_size: the token grid's stride in pixels; the stem has ``log2(patch_size)`` stride-2 convolutions.
+        temporal: the first convolution spans three frames (zero padded at both ends of the clip).
+    """
+
+    def __init__(self, num_channels: int, hidden_size: int, patch_size: int, temporal: bool = False) -> None:
+        super().__init__()
+        channels = stem_channels(patch_size, hidden_size)
+        self.temporal = temporal
+        first = channels[0]
+        if temporal:
+            self.first = nn.Conv3d(num_channels, first, (3, 3, 3), stride=(1, 2, 2), padding=1, bias=False)
+        else:
+            self.first = nn.Conv2d(num_channels, first, 3, stride=2, padding=1, bias=False)
+        layers: list[nn.Module] = _norm_act(first)
+        for c_in, c_out in itertools.pairwise(channels):
+            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), *_norm_act(c_out)]
+        layers.append(nn.Conv2d(channels[-1], hidden_size, 1))
+        self.rest = nn.Sequential(*layers)
+
+    def forward(self, pixel_values: Tensor) -> tuple[Tensor, int, int]:
+        batch, num_frames, channels, height, width = pixel_values.shape
+        if self.temporal:
+            x = self.first(pixel_values.transpose(1, 2))  # [B, C', T, H/2, W/2]
+            x = x.transpose(1, 2).flatten(0, 1)  # [B*T, C', H/2, W/2]
+        else:
+            x = self.first(pixel_values.reshape(batch * num_frames, channels, height, width))
+        x = self.rest(x)  # [B*T, D, H/p, W/p]
+        grid_width = x.size(-1)
+        return x.flatten(2).transpose(1, 2), num_frames, grid_width
+
+
+def install_stem(model: nn.Module, stem: str) -> None:
+    """Replace a ``TimesformerModel``'s patch embedding by the stem named ``stem`` (``"patch"`` keeps it).
+
+    Raises:
+        ConfigError: an unknown stem, or a patch size the stem cannot make.
+    """
+    if stem not in STEMS:
+        raise ConfigError(f"model.video.stem must be one of {', '.join(STEMS)}, got {stem!r}")
+    if stem == "patch":
+        return
+    cfg = model.config
+    model.embeddings.patch_embeddings = ConvPatchEmbeddings(
+        cfg.num_channels, cfg.hidden_size, cfg.patch_size, temporal=stem == "conv3d"
+    )

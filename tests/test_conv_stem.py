@@ -1,0 +1,127 @@
+"""The convolutional stem of TimeSformer: token layout, what each token can see, saving and loading, bad configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from vtr.config import RunConfig, from_dict
+from vtr.errors import ConfigError
+from vtr.models import build_model, load_run, save_model
+from vtr.models.conv_stem import ConvPatchEmbeddings, stem_channels
+from vtr.models.video_encoders import TimesformerVideoEncoder
+
+NUM_FRAMES, IMAGE_SIZE = 4, 32
+
+
+def config(stem: str, patch_size: int = 8, **video: object) -> RunConfig:
+    return from_dict(
+        RunConfig,
+        {
+            "data": {"num_frames": NUM_FRAMES, "image_size": IMAGE_SIZE},
+            "model": {
+                "embed_dim": 16,
+                "video": {
+                    "patch_size": patch_size,
+                    "hidden_size": 32,
+                    "num_hidden_layers": 1,
+                    "num_attention_heads": 2,
+                    "intermediate_size": 64,
+                    "stem": stem,
+                    **video,
+                },
+                "text": {
+                    "pretrained": None,
+                    "tokenizer": "minilm-offline",
+                    "hidden_size": 32,
+                    "num_hidden_layers": 1,
+                    "num_attention_heads": 2,
+                    "intermediate_size": 64,
+                },
+                "heads": [{"name": "global"}],
+            },
+        },
+    )
+
+
+def test_stem_channels_double_up_to_half_the_width() -> None:
+    assert stem_channels(4, 128) == [32, 64]
+    assert stem_channels(16, 768) == [48, 96, 192, 384]
+    assert stem_channels(2, 32) == [16]
+    for bad in (1, 6, 12):
+        with pytest.raises(ConfigError, match="power-of-two"):
+            stem_channels(bad, 128)
+
+
+@pytest.mark.parametrize("stem", ["conv", "conv3d"])
+def test_conv_stems_keep_timesformer_token_layout(stem: str) -> None:
+    torch.manual_seed(0)
+    patch = TimesformerVideoEncoder.from_run_config(config("patch"))
+    conv = TimesformerVideoEncoder.from_run_config(config(stem))
+    assert isinstance(conv.model.embeddings.patch_embeddings, ConvPatchEmbeddings)
+    frames = torch.randn(2, NUM_FRAMES, 3, IMAGE_SIZE, IMAGE_SIZE)
+    a, b = patch(frames), conv(frames)
+    assert a.tokens.shape == b.tokens.shape == (2, 1 + NUM_FRAMES * 16, 32)
+    assert a.frame_features.shape == b.frame_features.shape
+    b.tokens.square().mean().backward()
+    stem_grads = [p.grad for p in conv.model.embeddings.patch_embeddings.parameters()]
+    assert all(g is not None and g.abs().sum() > 0 for g in stem_grads)
+
+
+@pytest.mark.parametrize(("temporal", "reach"), [(False, {0}), (True, {0, 1})])
+def test_conv3d_stem_mixes_neighbouring_frames_and_conv_does_not(temporal: bool, reach: set[int]) -> None:
+    torch.manual_seed(1)
+    stem = ConvPatchEmbeddings(3, 32, 8, temporal=temporal).eval()
+    frames = torch.randn(1, NUM_FRAMES, 3, IMAGE_SIZE, IMAGE_SIZE)
+    changed = frames.clone()
+    changed[:, 0] += 1.0
+    with torch.no_grad():
+        before, num_frames, grid = stem(frames)
+        after, _, _ = stem(changed)
+    assert (num_frames, grid) == (NUM_FRAMES, IMAGE_SIZE // 8)
+    moved = {t for t in range(NUM_FRAMES) if not torch.allclose(before[t], after[t])}
+    assert moved == reach
+
+
+def test_a_video_encodes_the_same_alone_and_in_a_batch() -> None:
+    torch.manual_seed(2)
+    encoder = TimesformerVideoEncoder.from_run_config(config("conv3d")).eval()
+    frames = torch.randn(3, NUM_FRAMES, 3, IMAGE_SIZE, IMAGE_SIZE)
+    with torch.no_grad():
+        batch = encoder(frames).tokens
+        alone = encoder(frames[1:2]).tokens
+    assert torch.allclose(batch[1:2], alone, atol=1e-5)
+
+
+def test_saved_run_with_conv_stem_loads_identically(tmp_path: Path) -> None:
+    torch.manual_seed(3)
+    model = build_model(config("conv3d")).eval()
+    save_model(model, tmp_path, "best")
+    loaded = load_run(tmp_path)
+    assert isinstance(loaded.video_encoder.model.embeddings.patch_embeddings, ConvPatchEmbeddings)
+    assert loaded.video_encoder.model.embeddings.patch_embeddings.temporal
+    frames = torch.randn(2, NUM_FRAMES, 3, IMAGE_SIZE, IMAGE_SIZE)
+    assert torch.equal(model.embed_videos(frames), loaded.embed_videos(frames))
+
+
+@pytest.mark.parametrize(
+    ("stem", "video", "message"),
+    [
+        ("convnext", {}, "must be one of patch, conv, conv3d"),
+        ("conv", {"pretrained": "/no/such/folder"}, "trained from scratch"),
+    ],
+)
+def test_stem_config_errors(stem: str, video: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        TimesformerVideoEncoder.from_run_config(config(stem, **video))
+
+
+def test_non_power_of_two_patch_is_refused() -> None:
+    cfg = from_dict(RunConfig, {"data": {"image_size": 24, "num_frames": 2}})
+    cfg.model.video.stem = "conv"
+    cfg.model.video.patch_size = 6
+    cfg.model.video.hidden_size, cfg.model.video.num_attention_heads = 32, 2
+    with pytest.raises(ConfigError, match="power-of-two"):
+        TimesformerVideoEncoder.from_run_config(cfg)
