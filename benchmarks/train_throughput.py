@@ -77,20 +77,15 @@ def measure(config_name: str, overrides: list[str], variant: str, data_root: str
 
 
 def main() -> None:
+    from vtr.cli.common import add_overrides_argument
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="synthetic-dual-align")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--variants", default="L1,L1+L2+L3")
     parser.add_argument("--videos", type=int, default=200, help="synthetic clips to make for the benchmark")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override, as for vtr train (repeatable)",
-    )
+    add_overrides_argument(parser)
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "DATA"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
