@@ -110,6 +110,7 @@ def test_saved_run_with_conv_stem_loads_identically(tmp_path: Path) -> None:
     ("stem", "video", "message"),
     [
         ("convnext", {}, "must be one of patch, conv, conv3d"),
+        ("convnext", {"pretrained": "/no/such/folder"}, "must be one of patch, conv, conv3d"),
         ("conv", {"pretrained": "/no/such/folder"}, "trained from scratch"),
     ],
 )

@@ -76,14 +76,19 @@ class ConvPatchEmbeddings(nn.Module):
         return x.flatten(2).transpose(1, 2), num_frames, grid_width
 
 
+def check_stem(stem: str) -> None:
+    """Raise ConfigError unless ``stem`` is one of :data:`STEMS`."""
+    if stem not in STEMS:
+        raise ConfigError(f"model.video.stem must be one of {', '.join(STEMS)}, got {stem!r}")
+
+
 def install_stem(model: nn.Module, stem: str) -> None:
     """Replace a ``TimesformerModel``'s patch embedding by the stem named ``stem`` (``"patch"`` keeps it).
 
     Raises:
         ConfigError: an unknown stem, or a patch size the stem cannot make.
     """
-    if stem not in STEMS:
-        raise ConfigError(f"model.video.stem must be one of {', '.join(STEMS)}, got {stem!r}")
+    check_stem(stem)
     if stem == "patch":
         return
     cfg = model.config

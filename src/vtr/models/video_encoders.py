@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from vtr.config import RunConfig
 from vtr.errors import ConfigError
-from vtr.models.conv_stem import install_stem
+from vtr.models.conv_stem import check_stem, install_stem
 from vtr.models.outputs import VideoEncoderOutput
 from vtr.models.registry import register_video_encoder
 
@@ -69,6 +69,9 @@ class TimesformerVideoEncoder(VideoEncoder):
     Token layout of the output: ``[CLS]`` then ``T x P`` patch tokens, frame-major (token ``1 + t * P + p`` is patch
     ``p`` of frame ``t``), after the final layer norm. The per-frame feature is the mean of a frame's patch tokens.
 
+    With ``model.video.stem`` set to ``conv`` or ``conv3d``, a convolutional stem (:mod:`vtr.models.conv_stem`) makes
+    the patch tokens in place of the linear patch embedding; the token layout is the same.
+
     TimeSformer has no attention mask, so padded frames take part in temporal attention; the data pipeline pads by
     repeating real frames, and padded frames are masked out of pooling and of the cross-modal heads' keys.
 
@@ -93,6 +96,7 @@ class TimesformerVideoEncoder(VideoEncoder):
     @classmethod
     def from_run_config(cls, config: RunConfig) -> TimesformerVideoEncoder:
         video, data = config.model.video, config.data
+        check_stem(video.stem)
         if video.pretrained:
             from vtr.models.pretrained import load_pretrained_timesformer
 
@@ -101,7 +105,6 @@ class TimesformerVideoEncoder(VideoEncoder):
                     f"model.video.stem {video.stem!r} replaces the patch embedding: it is for a TimeSformer trained "
                     f"from scratch, not for pretrained weights ({video.pretrained})"
                 )
-
             return cls(load_pretrained_timesformer(video.pretrained, data.num_frames, data.image_size, video.dropout))
         if data.image_size % video.patch_size:
             raise ConfigError(
