@@ -2,9 +2,12 @@
 
 A linear patch embedding sees each patch once, through one matrix. Trained from scratch on little data, a
 transformer on top of it learns shapes slowly: Xiao et al., "Early Convolutions Help Transformers See Better"
-(NeurIPS 2021), replace it by a stack of 3x3 stride-2 convolutions and a 1x1 projection, same token grid, same
-cost. The ``conv3d`` variant makes the first convolution span three frames, so that every token starts with a
-local motion cue (what changed since the previous frame) instead of having to find it by temporal attention.
+(NeurIPS 2021), replace it by a stack of 3x3 stride-2 convolutions and a 1x1 projection: the same token grid
+for a few more parameters. On the synthetic benchmark it lifts test R@5 from 83 to 89-90% (benchmarks/RESULTS.md).
+
+The ``conv3d`` variant makes the first convolution span three frames, so that every token starts with a local
+motion cue (what changed since the previous frame) instead of having to find it by temporal attention;
+measured, it did no better than ``conv``.
 
 The module is a drop-in for ``transformers``' ``TimesformerPatchEmbeddings``: frames ``[B, T, C, H, W]`` in,
 ``(tokens [B*T, P, D], T, patch grid width)`` out, so position and time embeddings and every layer after them
