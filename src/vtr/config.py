@@ -102,6 +102,7 @@ class DataConfig:
     keyframes: bool = False
     batch_sampler: str = "random"  # or "hard_negatives": keep the clips named in meta.hard_negatives in one batch
     num_workers: int = 0
+    decoded_cache: bool = False  # keep short clips decoded on disk (vtr.data.clip_cache): decode once, not each epoch
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
 

@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vtr.data.annotations import VideoRecord
+from vtr.data.clip_cache import DecodedClipCache
 from vtr.errors import DataFormatError, VideoDecodeError
 from vtr.video import FrameTransform, sample_frames
 
@@ -65,6 +66,7 @@ class _ClipReader(Dataset):
         mean: Sequence[float],
         std: Sequence[float],
         keyframes: bool = False,
+        cache: DecodedClipCache | None = None,
     ) -> None:
         if num_frames < 1:
             raise ValueError(f"num_frames must be at least 1, got {num_frames}")
@@ -72,6 +74,7 @@ class _ClipReader(Dataset):
         self.num_frames = num_frames
         self.image_size = image_size
         self.keyframes = keyframes
+        self.cache = cache
         self.transform = FrameTransform(image_size, tuple(mean), tuple(std))
         # [N] bool, True = the video failed to decode. In shared memory so that flags set by DataLoader
         # workers are seen by the main process (and by the other workers, which then skip the file).
@@ -82,7 +85,8 @@ class _ClipReader(Dataset):
         """Frames float [T, 3, S, S] and mask bool [T] of video ``index``; raises VideoDecodeError."""
         record = self.records[index]
         try:
-            sampled = sample_frames(record.path, self.num_frames, mode=mode, rng=rng, keyframes=self.keyframes)
+            sample = self.cache.sample if self.cache is not None else sample_frames
+            sampled = sample(record.path, self.num_frames, mode=mode, rng=rng, keyframes=self.keyframes)
         except OSError as error:  # the file vanished or cannot be opened after the data set was checked
             raise VideoDecodeError(record.path, error.strerror or str(error)) from error
         if sampled.recovered_frames == 0 or not bool(sampled.mask.any()):
@@ -135,6 +139,8 @@ class TrainClipDataset(_ClipReader):
         std: per-channel normalisation standard deviation.
         seed: run seed.
         keyframes: sample the key frame at or before each target (faster, less exact).
+        cache: sample short videos from frames decoded once (:class:`vtr.data.clip_cache.DecodedClipCache`):
+            the same frames, without decoding each epoch.
     """
 
     def __init__(
@@ -146,8 +152,9 @@ class TrainClipDataset(_ClipReader):
         std: Sequence[float] = (0.5, 0.5, 0.5),
         seed: int = 0,
         keyframes: bool = False,
+        cache: DecodedClipCache | None = None,
     ) -> None:
-        super().__init__(records, num_frames, image_size, mean, std, keyframes)
+        super().__init__(records, num_frames, image_size, mean, std, keyframes, cache)
         self.seed = seed
         self.epoch = 0
         # Positions in `records` of the videos that have a caption: only these can make a training pair.
@@ -208,6 +215,7 @@ class EvalVideoDataset(_ClipReader):
         image_size: output side S.
         mean: per-channel normalisation mean.
         std: per-channel normalisation standard deviation.
+        cache: as in :class:`TrainClipDataset`.
     """
 
     def __init__(
@@ -217,8 +225,9 @@ class EvalVideoDataset(_ClipReader):
         image_size: int,
         mean: Sequence[float] = (0.5, 0.5, 0.5),
         std: Sequence[float] = (0.5, 0.5, 0.5),
+        cache: DecodedClipCache | None = None,
     ) -> None:
-        super().__init__(records, num_frames, image_size, mean, std)
+        super().__init__(records, num_frames, image_size, mean, std, cache=cache)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         """``{"frames": float [T,3,S,S], "frame_mask": bool [T], "video_index": int}``."""

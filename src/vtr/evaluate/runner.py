@@ -44,6 +44,7 @@ def encode_split(
     batch_size: int = 32,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    cache: Any = None,
 ) -> EncodedSplit:
     """Encode every video of ``records`` once (segment-middle frames) and every caption.
 
@@ -54,12 +55,14 @@ def encode_split(
         batch_size: videos (and, x4, captions) per forward pass.
         device: where to run the model.
         progress: show progress bars.
+        cache: a :class:`vtr.data.clip_cache.DecodedClipCache` to read short videos through (training's
+            per-epoch validation reads the same videos each epoch).
     """
     if not records:
         raise DataFormatError("the evaluation split has no videos")
     was_training = model.training
     model.eval()
-    dataset = EvalVideoDataset(records, data.num_frames, data.image_size, data.mean, data.std)
+    dataset = EvalVideoDataset(records, data.num_frames, data.image_size, data.mean, data.std, cache=cache)
     loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate_clips, num_workers=data.num_workers)
     video_chunks = []
     for batch in tqdm(loader, desc="encode videos", unit="batch", disable=not progress, leave=False):

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from vtr.config import RunConfig, save_config, to_dict
 from vtr.data import TrainClipDataset, collate_clips, read_annotations
+from vtr.data.clip_cache import DecodedClipCache, cache_folder
 from vtr.data.sampling import BATCH_SAMPLERS, HardNegativeBatchSampler, hard_negative_groups
 from vtr.errors import CheckpointError, ConfigError, DataFormatError
 from vtr.evaluate.runner import encode_split, evaluate_split
@@ -162,6 +163,7 @@ def fit(
         if main:
             save_config(config, out / "config.yaml")
         parts_lookup = _parts_lookup(model, train_records, data_cfg.root, out, progress, processes)
+        clip_cache = DecodedClipCache(cache_folder(data_cfg.root, out, "decoded")) if data_cfg.decoded_cache else None
 
         dataset = TrainClipDataset(
             train_records,
@@ -171,6 +173,7 @@ def fit(
             data_cfg.std,
             seed=train_cfg.seed,
             keyframes=data_cfg.keyframes,
+            cache=clip_cache,
         )
         steps_per_epoch = len(dataset) // batch_size  # drop_last: contrastive batches keep their size
         optimizer = build_optimizer(model, train_cfg.lr, train_cfg.weight_decay, train_cfg.lr_scale)
@@ -237,7 +240,9 @@ def fit(
                         "seconds": round(time.perf_counter() - started, 2),
                         "train": {k: float(np.mean(v)) for k, v in epoch_terms.items()},
                     }
-                    record.update(_validate_and_save(model, val_records, config, device, progress, state, out))
+                    record.update(
+                        _validate_and_save(model, val_records, config, device, progress, state, out, clip_cache)
+                    )
                     save_checkpoint(out, model, optimizer, scheduler, state)
                     log.write(record)
                     echo(_epoch_line(record, train_cfg.epochs))
@@ -295,6 +300,7 @@ def _validate_and_save(
     progress: bool,
     state: TrainState,
     out: Path,
+    clip_cache: DecodedClipCache | None = None,
 ) -> dict[str, Any]:
     """Evaluate on the validation split (if any), save ``last`` and, when it is the best so far, ``best``."""
     from vtr.models import save_model
@@ -302,7 +308,9 @@ def _validate_and_save(
     record: dict[str, Any] = {}
     rsum = -float(state.epoch)  # without a validation split the latest epoch counts as the best
     if val_records:
-        encoded = encode_split(model, val_records, config.data, config.train.eval_batch_size, device, progress)
+        encoded = encode_split(
+            model, val_records, config.data, config.train.eval_batch_size, device, progress, clip_cache
+        )
         record["val"] = evaluate_split(encoded)
         rsum = record["val"]["rsum"]
         model.train()

@@ -8,26 +8,19 @@ the run folder when the data folder is read-only) and reused by later runs on th
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from vtr.data import VideoRecord
+from vtr.data.clip_cache import cache_folder
 from vtr.errors import DataFormatError
 
 
 def _cache_path(data_root: str | Path, run_dir: str | Path, mask_token: str) -> Path:
     # The mask token is part of the cached strings (masked_nouns, masked_verbs), so it keys the file.
     key = hashlib.sha1(mask_token.encode()).hexdigest()[:8]
-    folder = Path(data_root) / ".vtr_cache"
-    try:
-        folder.mkdir(exist_ok=True)
-        if os.access(folder, os.W_OK):
-            return folder / f"pos-{key}.json"
-    except OSError:
-        pass
-    return Path(run_dir) / f"pos-{key}.json"
+    return cache_folder(data_root, run_dir, "") / f"pos-{key}.json"
 
 
 class CaptionPartsLookup:

@@ -24,6 +24,7 @@ import av.index
 import av.packet
 import av.video.frame
 import av.video.stream
+import numpy as np
 
 from vtr.video.container import AV_ERRORS
 from vtr.video.probe import StreamClock
@@ -48,6 +49,15 @@ class Frame(NamedTuple):
 
     pts: int
     frame: av.video.frame.VideoFrame
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return self.frame.width, self.frame.height
+
+    def pixels(self, width: int, height: int) -> np.ndarray:
+        """RGB uint8 [height, width, 3], scaled to that size."""
+        return self.frame.to_ndarray(format="rgb24", width=width, height=height)
 
 
 class FrameReader:

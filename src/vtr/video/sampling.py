@@ -11,20 +11,37 @@ from __future__ import annotations
 
 import bisect
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import torch
 
 from vtr.errors import VideoDecodeError
 from vtr.video.container import AV_ERRORS, decode_error, open_video
-from vtr.video.decoder import Frame, FrameReader
+from vtr.video.decoder import FrameReader
 from vtr.video.probe import read_stream_info
 
 SampleMode = Literal["middle", "random"]
 PadMode = Literal["repeat", "zero"]
+
+
+class ShownFrame(Protocol):
+    """A decoded frame as sampling sees it (:class:`vtr.video.decoder.Frame`, or one kept by a cache)."""
+
+    @property
+    def pts(self) -> int: ...
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        ...
+
+    def pixels(self, width: int, height: int) -> np.ndarray:
+        """RGB uint8 [height, width, 3], scaled to that size."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -105,18 +122,13 @@ def sample_frames(
         VideoDecodeError: the file cannot be read, or no frame of it can be decoded.
         ValueError: bad arguments (``num_frames < 1``, an unknown mode, an empty or negative window).
     """
-    if num_frames < 1:
-        raise ValueError(f"num_frames must be at least 1, not {num_frames}")
-    if mode not in ("middle", "random"):
-        raise ValueError(f"mode must be 'middle' or 'random', not {mode!r}")
-    if pad not in ("repeat", "zero"):
-        raise ValueError(f"pad must be 'repeat' or 'zero', not {pad!r}")
+    check_sampling(num_frames, mode, pad)
     with open_video(path) as (container, stream):
         try:
             info, clock = read_stream_info(container, stream, path)
         except AV_ERRORS as error:
             raise decode_error(path, error) from error
-        begin, finish = _window(start, end, info.duration)
+        begin, finish = window_seconds(start, end, info.duration)
         times = segment_times(begin, finish, num_frames, mode, rng)
         try:
             reader = FrameReader(container, stream, clock, info.fps)
@@ -128,7 +140,8 @@ def sample_frames(
                 # Fewer frames than requested: each once, then padding. Frames lost to corrupt packets do
                 # not count as missing: their targets get the frame shown before them, as in a long video.
                 few = round(expected) < num_frames and len(window) <= num_frames
-                picks = window if few or not window else _shown_at(window, targets, reader)
+                end_test = reader.past_end if reader.exhausted else None
+                picks = window if few or not window else shown_at(window, targets, end_test)
             elif keyframes:
                 picks = [reader.keyframe_at(target) for target in targets]
             else:
@@ -138,14 +151,24 @@ def sample_frames(
                     path, f"no frame could be decoded ({reader.corrupt_packets} corrupt or unreadable packets)"
                 )
             picks = picks + [None] * (num_frames - len(picks))
-            frames, mask, stamps = _to_tensor(picks, pad)
+            frames, mask, stamps = stack_picks(picks, pad)
         except AV_ERRORS as error:
             raise decode_error(path, error) from error
     timestamps = [clock.to_seconds(pts) for pts in stamps]
     return SampledFrames(frames, mask, timestamps, reader.decoded_frames, reader.corrupt_packets)
 
 
-def _window(start: float | None, end: float | None, duration: float) -> tuple[float, float]:
+def check_sampling(num_frames: int, mode: str, pad: str) -> None:
+    """ValueError for a bad frame count, sampling mode or pad mode."""
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be at least 1, not {num_frames}")
+    if mode not in ("middle", "random"):
+        raise ValueError(f"mode must be 'middle' or 'random', not {mode!r}")
+    if pad not in ("repeat", "zero"):
+        raise ValueError(f"pad must be 'repeat' or 'zero', not {pad!r}")
+
+
+def window_seconds(start: float | None, end: float | None, duration: float) -> tuple[float, float]:
     """The sampling window in seconds: defaults to the whole video, ``end`` clamped to its duration."""
     begin = 0.0 if start is None else float(start)
     finish = duration if end is None else min(float(end), duration)
@@ -154,36 +177,38 @@ def _window(start: float | None, end: float | None, duration: float) -> tuple[fl
     return begin, finish
 
 
-def _shown_at(frames: list[Frame], targets: list[int], reader: FrameReader) -> list[Frame | None]:
+def shown_at(
+    frames: Sequence[ShownFrame], targets: list[int], past_end: Callable[[ShownFrame, int], bool] | None
+) -> list[ShownFrame | None]:
     """For each target pts, the last of ``frames`` (sorted by pts) at or before it (the first if none is), or
-    None past the end of the data, as :meth:`FrameReader.frame_at` would give."""
+    None past the end of the data (``past_end(last frame, target)``, asked only once every frame was read), as
+    :meth:`FrameReader.frame_at` would give."""
     stamps = [frame.pts for frame in frames]
-    picks: list[Frame | None] = []
+    picks: list[ShownFrame | None] = []
     for target in targets:
         pick = frames[max(0, bisect.bisect_right(stamps, target) - 1)]
-        past_end = pick is frames[-1] and reader.exhausted and reader.past_end(pick, target)
-        picks.append(None if past_end else pick)
+        beyond = pick is frames[-1] and past_end is not None and past_end(pick, target)
+        picks.append(None if beyond else pick)
     return picks
 
 
-def _to_tensor(picks: list[Frame | None], pad: PadMode) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+def stack_picks(picks: Sequence[ShownFrame | None], pad: PadMode) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     """Stack the picked frames as uint8 ``[T, 3, H, W]``, with the bool mask ``[T]`` and each entry's pts.
 
     ``None`` entries (no frame: the window or the file's data ended) become padding: a copy of the last real
     frame before them (the first one after, if none is before) or black.
     """
     real = [frame for frame in picks if frame is not None]
-    first = real[0].frame
     # A stream may change resolution midway: scale every frame to the first one's size.
-    size = {"width": first.width, "height": first.height}
+    width, height = real[0].size
     converted: dict[int, np.ndarray] = {}
     arrays, stamps, source = [], [], real[0]
     for frame in picks:
         if frame is not None:
             source = frame
-        key = id(source.frame)  # one frame may fill several entries: convert it once
+        key = id(source)  # one frame may fill several entries: convert it once
         if key not in converted:
-            converted[key] = source.frame.to_ndarray(format="rgb24", **size)  # [H, W, 3]
+            converted[key] = source.pixels(width, height)  # [H, W, 3]
         image = converted[key]
         arrays.append(image if frame is not None or pad == "repeat" else np.zeros_like(image))
         stamps.append(source.pts)
