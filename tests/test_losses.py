@@ -114,3 +114,13 @@ def test_bad_arguments_raise() -> None:
         multi_positive_info_nce(torch.zeros(2, 3))
     with pytest.raises(ValueError, match="unknown positive mode"):
         multi_positive_info_nce(torch.zeros(2, 2), mode="max")
+
+
+def test_contrastive_loss_stays_float32_under_bf16_autocast() -> None:
+    torch.manual_seed(0)
+    a, b = torch.randn(16, 32), torch.randn(16, 32)
+    reference = contrastive_loss(a, b, 20.0)["loss"]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = contrastive_loss(a, b, 20.0)["loss"]
+    assert inside.dtype == torch.float32
+    torch.testing.assert_close(inside, reference)

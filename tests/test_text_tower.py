@@ -119,3 +119,14 @@ def test_cache_budget_stops_storing_but_still_answers() -> None:
     tokens = model.tokenize(["a red circle", "a blue square"])
     out = cache(tokens["input_ids"], tokens["attention_mask"])
     assert len(cache) == 0 and out.pooled.shape[0] == 2
+
+
+def test_cached_outputs_are_float32_under_bf16_autocast() -> None:
+    model = build_model(_dropout_text(freeze_layers=-1)).eval()
+    cache = FrozenTextCache(model.text_encoder)
+    tokens = model.tokenize(["a red circle", "a blue square"])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = cache(tokens["input_ids"], tokens["attention_mask"])
+    plain = model.text_encoder(tokens["input_ids"], tokens["attention_mask"])
+    assert under_autocast.tokens.dtype == torch.float32
+    torch.testing.assert_close(under_autocast.pooled, plain.pooled)  # as evaluation computes them

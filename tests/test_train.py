@@ -120,6 +120,22 @@ def test_the_decoded_clip_cache_trains_the_same_weights(two_epoch_run, tiny_data
     assert val + 3 * 8 <= kept <= val + train
 
 
+def test_a_bf16_run_learns_and_keeps_float32_weights(tiny_data, tmp_path):
+    from vtr.train import fit
+
+    lines: list[str] = []
+    out = tmp_path / "bf16"
+    fit(tiny_config(tiny_data, "train.precision=bf16"), out, progress=False, echo=lines.append)
+    assert any("bfloat16 autocast" in line for line in lines)
+    log = read_log(out / "log.jsonl")
+    assert log[0]["precision"] == "bf16"
+    steps = [r for r in log if r["event"] == "step"]
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in steps)
+    assert steps[-1]["loss"] < steps[0]["loss"]
+    weights = load_file(out / "last.safetensors")
+    assert {t.dtype for t in weights.values()} == {torch.float32}
+
+
 def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):
     from vtr.train import fit
 

@@ -123,6 +123,7 @@ class TrainConfig:
     seed: int = 0
     eval_batch_size: int = 64
     device: str = "auto"
+    precision: str = "fp32"  # or "bf16" (autocast) or "auto" (bf16 where the hardware has it): vtr.train.precision
 
 
 @dataclass

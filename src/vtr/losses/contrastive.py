@@ -103,17 +103,19 @@ def contrastive_loss(
     Returns:
         ``{"loss", "a2b_loss", "b2a_loss"}``; ``b2a_loss`` only when symmetric.
     """
-    a = F.normalize(a.float(), dim=-1)
-    b = F.normalize(b.float(), dim=-1)
-    logits = logit_scale * a @ b.t()  # [N, M]
-    if positives is None and logits.shape[0] != logits.shape[1]:
+    if positives is None and a.shape[0] != b.shape[0]:
         raise ValueError("positives must be given when the two sets differ in size")
-    a2b = multi_positive_info_nce(logits, positives, mode)
-    out = {"a2b_loss": a2b}
-    if symmetric:
-        b2a = multi_positive_info_nce(logits.t(), None if positives is None else positives.t(), mode)
-        out["b2a_loss"] = b2a
-        out["loss"] = (a2b + b2a) / 2
-    else:
-        out["loss"] = a2b
+    # In float32 even inside a bfloat16 autocast region: logits of up to 1/tau need more than bf16's 8 bits.
+    with torch.autocast(device_type=a.device.type, enabled=False):
+        a = F.normalize(a.float(), dim=-1)
+        b = F.normalize(b.float(), dim=-1)
+        logits = logit_scale * a @ b.t()  # [N, M]
+        a2b = multi_positive_info_nce(logits, positives, mode)
+        out = {"a2b_loss": a2b}
+        if symmetric:
+            b2a = multi_positive_info_nce(logits.t(), None if positives is None else positives.t(), mode)
+            out["b2a_loss"] = b2a
+            out["loss"] = (a2b + b2a) / 2
+        else:
+            out["loss"] = a2b
     return out

@@ -85,7 +85,11 @@ class FrozenTextCache:
         lengths = mask.sum(1).tolist()
         keys = [input_ids[row][mask[row]].cpu().numpy().tobytes() for row in range(input_ids.shape[0])]
         missing = sorted({row for row, key in enumerate(keys) if key not in self._entries})
-        fresh = self.encoder(input_ids[missing], attention_mask[missing]) if missing else None
+        fresh = None
+        if missing:
+            # Kept for the whole run, and compared with float32 evaluation: never in an autocast dtype.
+            with torch.autocast(device_type=input_ids.device.type, enabled=False):
+                fresh = self.encoder(input_ids[missing], attention_mask[missing])
         fresh_row = {row: i for i, row in enumerate(missing)}
         if fresh is not None and self.bytes + _size(fresh) <= self.budget_bytes:
             for i, row in enumerate(missing):

@@ -27,6 +27,7 @@ from vtr.evaluate.runner import encode_split, evaluate_split
 from vtr.train import distributed
 from vtr.train.checkpoint import CHECKPOINT_NAME, TrainState, load_checkpoint, save_checkpoint
 from vtr.train.distributed import Processes, ShardedBatchSampler, processes_from_environment
+from vtr.train.precision import autocast, resolve_precision
 from vtr.train.runlog import RunLog
 from vtr.train.schedule import build_scheduler
 from vtr.train.tagging import CaptionPartsLookup
@@ -148,6 +149,7 @@ def fit(
     seed_everything(train_cfg.seed)
     device = distributed.start(processes, resolve_device(train_cfg.device))
     try:
+        precision = resolve_precision(train_cfg.precision, device)
         train_records = read_annotations(data_cfg.root, split=data_cfg.train_split)
         val_records = read_annotations(data_cfg.root, split=data_cfg.val_split) if data_cfg.val_split else []
         if not train_records:
@@ -160,6 +162,8 @@ def fit(
         model = build_model(config).to(device)
         if model.use_text_cache():
             echo("the text tower is frozen: its outputs are computed once per text and cached")
+        if precision == "bf16":
+            echo(f"training in bfloat16 autocast on {device} (train.precision: {train_cfg.precision})")
         if main:
             save_config(config, out / "config.yaml")
         parts_lookup = _parts_lookup(model, train_records, data_cfg.root, out, progress, processes)
@@ -199,6 +203,7 @@ def fit(
                     "train_videos": len(train_records),
                     "val_videos": len(val_records),
                     "device": str(device),
+                    "precision": precision,
                     "processes": processes.world_size,
                 }
             )
@@ -217,7 +222,9 @@ def fit(
                 )
                 started = time.perf_counter()
                 bar = tqdm(loader, desc=f"epoch {epoch + 1}/{train_cfg.epochs}", unit="batch", disable=not progress)
-                step = _Step(model, trained, optimizer, scheduler, train_cfg.grad_clip, device, gather, parts_lookup)
+                step = _Step(
+                    model, trained, optimizer, scheduler, train_cfg.grad_clip, device, gather, parts_lookup, precision
+                )
                 epoch_terms: dict[str, list[float]] = {}
                 model.train()
                 for batch in bar:
@@ -270,15 +277,18 @@ class _Step:
         device: torch.device,
         gather: Any,
         parts_lookup: CaptionPartsLookup | None,
+        precision: str = "fp32",
     ) -> None:
         self.model, self.trained, self.optimizer, self.scheduler = model, trained, optimizer, scheduler
         self.grad_clip, self.device, self.gather, self.parts_lookup = grad_clip, device, gather, parts_lookup
+        self.precision = precision
 
     def __call__(self, batch: dict[str, Any], state: TrainState) -> dict[str, float]:
         captions = batch["captions"]
         parts = self.parts_lookup(captions) if self.parts_lookup else None
         batch.update(self.model.text_batch(captions, parts))
-        outputs = self.trained(_to_device(batch, self.device), gather=self.gather)
+        with autocast(self.precision, self.device):
+            outputs = self.trained(_to_device(batch, self.device), gather=self.gather)
         loss = outputs["loss"]
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {float(loss)} at step {state.step}: lower the learning rate")
