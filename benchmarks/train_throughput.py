@@ -4,7 +4,9 @@ Each variant runs in its own process (so the peak RSS is its own): real syntheti
 the real text batching with part-of-speech parts, forward, backward and the AdamW step, as in ``vtr train``.
 
 Usage: python benchmarks/train_throughput.py [--config synthetic-dual-align] [--steps 10] [--variants L1,L1+L2+L3]
-       [--set model.video.stem=patch ...]
+       [--set model.video.stem=patch ...] [--set train.precision=bf16]
+
+``train.precision`` is honoured as ``vtr train`` does (bfloat16 autocast around the forward pass).
 """
 
 from __future__ import annotations
@@ -33,12 +35,15 @@ def measure(config_name: str, overrides: list[str], variant: str, data_root: str
     from vtr.models import build_model
     from vtr.train.ablation import variant_config
     from vtr.train.loop import build_optimizer
+    from vtr.train.precision import autocast, resolve_precision
     from vtr.train.tagging import CaptionPartsLookup
 
     config = variant_config(load_config(config_name, [*overrides, f"data.root={data_root}"]), variant, seed=0)
     torch.manual_seed(0)
     model = build_model(config).train()
     model.use_text_cache()  # as `vtr train` does when the text tower is frozen
+    device = torch.device("cpu")
+    precision = resolve_precision(config.train.precision, device)
     records = read_annotations(data_root, split="train")
     lookup = CaptionPartsLookup.for_dataset(model, records, data_root, tempfile.gettempdir(), progress=False)
     data = config.data
@@ -57,7 +62,8 @@ def measure(config_name: str, overrides: list[str], variant: str, data_root: str
             batch = next(batches)
         batch.update(model.text_batch(batch["captions"], lookup(batch["captions"]) if model.required_parts else None))
         loaded = time.perf_counter()
-        loss = model(batch)["loss"]
+        with autocast(precision, device):
+            loss = model(batch)["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -67,7 +73,7 @@ def measure(config_name: str, overrides: list[str], variant: str, data_root: str
             times["step"] += done - loaded
     total = times["data"] + times["step"]
     return {
-        "variant": variant,
+        "variant": f"{variant} ({precision})",
         "clips_per_s": steps * batch_size / total,
         "s_per_step": total / steps,
         "data_s_per_step": times["data"] / steps,
@@ -132,10 +138,10 @@ def main() -> None:
             ]
             output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             results.append(json.loads(output.strip().splitlines()[-1]))
-    print(f"{'losses':<10} {'clips/s':>8} {'s/step':>7} {'data s':>7} {'params':>8} {'peak RSS':>9}")
+    print(f"{'losses':<17} {'clips/s':>8} {'s/step':>7} {'data s':>7} {'params':>8} {'peak RSS':>9}")
     for r in results:
         print(
-            f"{r['variant']:<10} {r['clips_per_s']:>8.1f} {r['s_per_step']:>7.2f} {r['data_s_per_step']:>7.2f} "
+            f"{r['variant']:<17} {r['clips_per_s']:>8.1f} {r['s_per_step']:>7.2f} {r['data_s_per_step']:>7.2f} "
             f"{r['params_m']:>7.1f}M {r['peak_rss_mib']:>6.0f} MiB"
         )
     if len(results) > 1:

@@ -42,6 +42,7 @@ TRAIN_OVERRIDES = [
     "train.lr=1.0e-3",
     "train.warmup_steps=5",
     "train.milestones=[100]",
+    "train.precision=fp32",  # the same numbers on every CPU
 ]
 
 
