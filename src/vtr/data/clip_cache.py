@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import random
+import zipfile
 from pathlib import Path
 
 from vtr.fileio import atomic_write, atomic_write_bytes
@@ -108,6 +109,6 @@ class DecodedClipCache:
             return DecodedVideo.load(entry)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError) as error:  # damaged on disk: decode again and replace it
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:  # damaged: decode again, replace it
             logger.warning("ignoring a damaged decoded-clip entry %s (%s)", entry, error)
             return None

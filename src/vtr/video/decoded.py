@@ -24,7 +24,7 @@ import numpy as np
 from vtr.errors import VideoDecodeError
 from vtr.video.container import AV_ERRORS, decode_error, open_video
 from vtr.video.decoder import END_TOLERANCE_FRAMES, FrameReader
-from vtr.video.probe import StreamClock, read_stream_info
+from vtr.video.probe import FAR_PTS, StreamClock, read_stream_info
 from vtr.video.sampling import (
     PadMode,
     SampledFrames,
@@ -35,9 +35,6 @@ from vtr.video.sampling import (
     stack_picks,
     window_seconds,
 )
-
-# A pts past the end of any real video (as in vtr.video.probe).
-_FAR_PTS = 2**40
 
 
 class StoredFrame(NamedTuple):
@@ -104,7 +101,7 @@ class DecodedVideo:
 
     @classmethod
     def load(cls, path: str | Path) -> DecodedVideo:
-        """Read what :meth:`save` wrote; ValueError (or OSError) if the file is not one."""
+        """Read what :meth:`save` wrote; ValueError, KeyError, OSError or zipfile.BadZipFile if the file is not one."""
         with np.load(path, allow_pickle=False) as data:
             frames, pts, durations = data["frames"], data["pts"], data["durations"]
             numerator, denominator, start_pts, step = (int(v) for v in data["clock"])
@@ -120,8 +117,8 @@ def decode_video(path: str | Path, max_frames: int, max_bytes: int) -> DecodedVi
     """Decode every frame of a short video, or None when it is not worth or not safe keeping.
 
     None when the stream's metadata says it has more than ``max_frames`` frames or more than ``max_bytes`` of RGB
-    pixels (found before decoding), or when decoding meets a corrupt packet, a change of frame size, or more
-    frames than announced.
+    pixels (found before decoding), or when decoding meets a corrupt packet, a change of frame size, or more than
+    ``max_frames`` frames (the metadata can be wrong).
 
     Raises:
         VideoDecodeError: the file cannot be read, or no frame of it decodes.
@@ -135,7 +132,7 @@ def decode_video(path: str | Path, max_frames: int, max_bytes: int) -> DecodedVi
             return None
         try:
             reader = FrameReader(container, stream, clock, info.fps)
-            frames = reader.frames_between(clock.to_pts(0.0), _FAR_PTS)
+            frames = reader.frames_between(clock.to_pts(0.0), FAR_PTS)
             images = [frame.pixels(*frame.size) for frame in frames]
         except AV_ERRORS as error:
             raise decode_error(path, error) from error

@@ -23,7 +23,7 @@ from vtr.video.container import AV_ERRORS, decode_error, open_video
 # FFmpeg's container-level durations are in microseconds (AV_TIME_BASE).
 _AV_TIME_BASE = 1_000_000
 # A pts past the end of any real video, small enough that FFmpeg's rescaling to microseconds cannot overflow.
-_FAR_PTS = 2**40
+FAR_PTS = 2**40
 # Relative tolerance of a float time converted to ticks: far above rounding error, far below one tick.
 _TICK_SLACK = 1e-9
 
@@ -160,7 +160,7 @@ def _scanned_duration(path: str | Path, stream_index: int, clock: StreamClock, r
             stream = container.streams[stream_index]
             try:
                 if from_end:
-                    container.seek(_FAR_PTS, stream=stream, backward=True)
+                    container.seek(FAR_PTS, stream=stream, backward=True)
                 for packet in container.demux(stream):
                     if packet.size == 0:
                         continue
