@@ -7,7 +7,7 @@
   bfloat16, weights, gradients and the optimiser state in float32 (no loss scaling is needed: bfloat16 has
   float32's range). The contrastive losses and the frozen text tower's cached outputs stay in float32.
 - ``auto``: ``bf16`` where the device has native bfloat16 arithmetic (a CUDA GPU that supports it, or a CPU with
-  AVX512-BF16 or AMX), ``fp32`` elsewhere, where emulated bfloat16 would be slower than float32.
+  AVX512-BF16 or AMX), ``fp32`` elsewhere, where bfloat16 is emulated (and usually slower than float32).
 
 Evaluation and indexing always run in float32.
 """
