@@ -1,21 +1,52 @@
-"""``vtr data``: check a data set folder (``vtr data check``) or generate the synthetic benchmark (``synth``)."""
+"""``vtr data``: check a data set folder (``check``), import MSR-VTT or MSVD from their official files (``import``),
+or generate the synthetic benchmark (``synth``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
+    from vtr.data.importers import ImportSummary
     from vtr.data.synth import SynthSummary
+
+_MSRVTT_HELP = """\
+Write MSR-VTT as a vtr data set (annotations.jsonl) from its official files; the videos stay where they are.
+
+Reads MSRVTT_data.json (or the original train_val_videodatainfo.json and test_videodatainfo.json) and, for
+9k and 7k, MSRVTT_train.9k.csv or MSRVTT_train.7k.csv and MSRVTT_JSFUSION_test.csv, found in SOURCE or two
+folders below it unless named. Protocols (--split):
+  9k    train: the 9k CSV; test: the 1,000 "1k-A" videos of the JSFusion CSV, one sentence each (the default)
+  7k    the same with the 7k CSV
+  full  the official split, 6513 / 497 / 2990 videos, 20 captions each
+
+9k and 7k have no val split, and choosing the epoch on the test set tunes on it. So val is a fixed slice of
+the training CSV (--val-size videos, default 500) held out of train: those whose sha256 of "SEED:video_id" is
+smallest (--val-seed, default 0). It never holds a test video, and the same files, size and seed always give
+the same slice; --val-size 0 writes no val split.
+
+When the videos folder is not inside --out, a link --out/videos to it is made so that every path stays
+inside the data set folder. Videos without a file are skipped and reported (--keep-missing keeps them)."""
+
+_MSVD_HELP = """\
+Write MSVD as a vtr data set (annotations.jsonl) from the files retrieval papers use; the videos stay where
+they are.
+
+Reads train_list.txt, val_list.txt and test_list.txt (1200 / 100 / 670 video ids) and the captions from
+raw-captions.pkl (a pickle of token lists, read without running any code in it) or the original
+AllVideoDescriptions.txt, found in SOURCE or two folders below it unless named. Videos are <id>.avi files,
+usually in YouTubeClips/. When the videos folder is not inside --out, a link --out/videos to it is made.
+Videos without a file are skipped and reported (--keep-missing keeps them)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``vtr data`` and its subcommands ``check`` and ``synth``."""
+    """Add ``vtr data`` and its subcommands ``check``, ``import`` and ``synth``."""
     parser = subparsers.add_parser(
         "data",
-        help="check a data set folder, or generate the synthetic benchmark",
+        help="check a data set folder, import MSR-VTT or MSVD, or generate the synthetic benchmark",
         description="Data sets: a folder with annotations.jsonl, one JSON line per video "
         '({"video": "videos/a.mp4", "captions": ["..."], "split": "train|val|test", "meta": {}}).',
     )
@@ -38,6 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     check.set_defaults(func=_run_check)
 
+    _register_import(commands)
+
     synth = commands.add_parser(
         "synth",
         help="generate the synthetic captioned-video benchmark (MP4 files + annotations.jsonl)",
@@ -58,6 +91,115 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--workers", type=int, default=None, metavar="W", help="worker processes (default: all CPUs)")
     synth.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     synth.set_defaults(func=_run_synth)
+
+
+def _register_import(commands: argparse._SubParsersAction) -> None:
+    """``vtr data import msrvtt|msvd SOURCE``."""
+    parser = commands.add_parser(
+        "import",
+        help="write MSR-VTT or MSVD as a data set folder from their official annotation files",
+        description="Convert a data set's official annotation files into annotations.jsonl; videos are not copied.",
+    )
+    parser.set_defaults(func=lambda args: _print_help(parser))
+    datasets = parser.add_subparsers(dest="dataset", metavar="DATASET")
+    raw = argparse.RawDescriptionHelpFormatter  # keeps the line breaks of the descriptions
+
+    msrvtt = datasets.add_parser(
+        "msrvtt",
+        help="MSR-VTT: 9k / 7k with the 1k-A test, or the full split",
+        description=_MSRVTT_HELP,
+        formatter_class=raw,
+    )
+    _add_common_import_arguments(msrvtt, "MSR-VTT")
+    msrvtt.add_argument("--split", choices=("9k", "7k", "full"), default="9k", help="the protocol (default 9k)")
+    msrvtt.add_argument(
+        "--annotations",
+        action="append",
+        metavar="FILE",
+        help="the official JSON file (MSRVTT_data.json); repeat for the original release's two files",
+    )
+    msrvtt.add_argument("--train-csv", metavar="FILE", help="the training CSV (default MSRVTT_train.9k.csv or .7k.csv)")
+    msrvtt.add_argument("--test-csv", metavar="FILE", help="the 1k-A test CSV (default MSRVTT_JSFUSION_test.csv)")
+    msrvtt.add_argument(
+        "--val-size", type=int, metavar="N", help="9k / 7k: training videos held out as val (default 500; 0: none)"
+    )
+    msrvtt.add_argument(
+        "--val-seed", type=int, default=0, metavar="S", help="9k / 7k: seed of the val slice (default 0)"
+    )
+    msrvtt.set_defaults(func=_run_import_msrvtt)
+
+    msvd = datasets.add_parser(
+        "msvd", help="MSVD: the 1200 / 100 / 670 split", description=_MSVD_HELP, formatter_class=raw
+    )
+    _add_common_import_arguments(msvd, "MSVD")
+    msvd.add_argument("--captions", metavar="FILE", help="raw-captions.pkl or AllVideoDescriptions.txt")
+    msvd.add_argument("--lists", metavar="DIR", help="the folder of train_list.txt, val_list.txt, test_list.txt")
+    msvd.set_defaults(func=_run_import_msvd)
+
+
+def _add_common_import_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    parser.add_argument("source", metavar="SOURCE", help=f"the folder holding {name}'s files")
+    parser.add_argument("--out", metavar="DIR", help="the data set folder to write (default: SOURCE)")
+    parser.add_argument(
+        "--videos", metavar="DIR", help="the folder of the video files, searched recursively (default: the usual ones)"
+    )
+    parser.add_argument("--keep-missing", action="store_true", help="keep videos whose file is missing")
+    parser.add_argument("--force", action="store_true", help="replace an existing annotations.jsonl")
+    parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+
+
+def _run_import_msrvtt(args: argparse.Namespace) -> int:
+    from vtr.data.importers import import_msrvtt
+
+    return _run_import(
+        args,
+        lambda: import_msrvtt(
+            args.source,
+            args.out,
+            split=args.split,
+            videos=args.videos,
+            annotations=args.annotations,
+            train_csv=args.train_csv,
+            test_csv=args.test_csv,
+            val_size=args.val_size,
+            val_seed=args.val_seed,
+            keep_missing=args.keep_missing,
+            force=args.force,
+        ),
+    )
+
+
+def _run_import_msvd(args: argparse.Namespace) -> int:
+    from vtr.data.importers import import_msvd
+
+    return _run_import(
+        args,
+        lambda: import_msvd(
+            args.source,
+            args.out,
+            videos=args.videos,
+            captions=args.captions,
+            lists=args.lists,
+            keep_missing=args.keep_missing,
+            force=args.force,
+        ),
+    )
+
+
+def _run_import(args: argparse.Namespace, run: Callable[[], ImportSummary]) -> int:
+    """Run an import; the summary on stdout (text or JSON), what was skipped on stderr."""
+    from vtr.errors import VtrError
+
+    try:
+        summary = run()
+    except VtrError as error:
+        if args.json:  # a machine reading stdout still gets JSON; the error line goes to stderr as usual
+            print(json.dumps({"ok": False, "error": str(error)}))
+        raise
+    for line in summary.warnings():
+        print(f"vtr: warning: {line}", file=sys.stderr)
+    print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.format_text())
+    return 0
 
 
 def _print_help(parser: argparse.ArgumentParser) -> int:
