@@ -1,4 +1,4 @@
-"""``vtr metrics`` end to end through ``vtr.cli.main``: table, JSON, output file, and one-line errors."""
+"""``vtr metrics`` end to end through ``vtr.cli.main``: table, JSON, output file, post-processing, one-line errors."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from vtr.cli import main
 from vtr.evaluate.metrics import retrieval_metrics
+from vtr.evaluate.postprocess_report import PostprocessOptions, postprocessed_metrics
 
 
 @pytest.fixture
@@ -110,3 +111,84 @@ def test_user_errors_print_one_line_and_exit_1(tmp_path, capsys, make_args, mess
     assert len(err_lines) == 1, captured.err
     assert err_lines[0].startswith("vtr: error: ")
     assert message in err_lines[0]
+
+
+# ------------------------------------------------------------------------------------------- --postprocess
+
+# Video 0 is every caption's top-1 (see test_postprocess): the post-processed numbers differ from the plain ones.
+HUB = np.array([[0.9, 0.5, 0.4], [0.8, 0.7, 0.3], [0.8, 0.3, 0.6]])
+BANK = np.array([[0.8, 0.1, 0.2], [0.8, 0.2, 0.1]])
+
+
+@pytest.fixture
+def hub_files(tmp_path: Path) -> tuple[Path, Path]:
+    return _save(tmp_path / "sim.npy", HUB), _save(tmp_path / "bank.npy", BANK)
+
+
+def test_postprocess_adds_a_section_and_leaves_the_plain_numbers_identical(multi_caption, capsys) -> None:
+    sim_path, q2v_path, sim, query_video = multi_caption
+    argv = ["metrics", "--sim", str(sim_path), "--query-video", str(q2v_path), "--v2t", "maxpool", "--json"]
+    assert main(argv) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--postprocess", "dsl,sinkhorn", "--dsl-temperature", "0.05", "--sinkhorn-iters", "7"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {key: value for key, value in out.items() if key != "postprocessed"} == plain
+    assert list(out["postprocessed"]) == ["dsl", "sinkhorn"]
+    options = PostprocessOptions(dsl_temperature=0.05, sinkhorn_max_iter=7)
+    expected = postprocessed_metrics(sim, query_video, ["dsl", "sinkhorn"], v2t="maxpool", options=options)
+    assert out["postprocessed"] == json.loads(json.dumps(expected))
+    assert out["postprocessed"]["dsl"]["params"] == {"temperature": 0.05}
+    assert out["postprocessed"]["sinkhorn"]["params"]["max_iter"] == 7
+
+
+def test_postprocessed_table_is_labelled_and_follows_the_plain_one(hub_files, capsys) -> None:
+    sim_path, bank_path = hub_files
+    assert main(["metrics", "--sim", str(sim_path)]) == 0
+    plain = capsys.readouterr().out.splitlines()
+    argv = ["metrics", "--sim", str(sim_path), "--postprocess", "dsl,qbnorm", "--bank-sim", str(bank_path)]
+    assert main([*argv, "--dsl-temperature", "0.1", "--qb-beta", "10"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[: len(plain)] == plain
+    assert plain[1].split()[:2] == ["text-to-video", "33.3"]
+    rest = lines[len(plain) :]
+    assert rest[0] == "" and rest[1].startswith("post-processed (not comparable")
+    dsl_rows = [line.split() for line in rest if line.startswith("dsl ")]
+    assert dsl_rows[0][:3] == ["dsl", "text-to-video", "100.0"] and dsl_rows[1][:3] == ["dsl", "video-to-text", "100.0"]
+    assert "dsl: temperature=0.1" in rest
+    assert any(line.startswith("dsl: uses all test queries") for line in rest)
+    # QB-Norm with this bank: ranks [3, 1, 1]; text-to-video only.
+    qb_rows = [line.split() for line in rest if line.startswith("qbnorm ")]
+    assert qb_rows == [["qbnorm", "text-to-video", "66.7", "100.0", "100.0", "1.0", "1.7"]]
+    assert "qbnorm: beta=10, top_k=1, bank=queries from bank.npy, bank_size=2, normalised_percent=100" in rest
+    # Every number below the heading sits on a row that names its method.
+    for line in rest[2:]:
+        assert not line or line.split()[0] in {"R@1"} or line.split()[0].rstrip(":") in {"dsl", "qbnorm"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--postprocess", "qbnorm"], "--postprocess qbnorm needs the query bank"),
+        (["--postprocess", "dsl", "--bank-sim", "BANK"], "--bank-sim is only used by --postprocess qbnorm"),
+        (["--postprocess", "dsl", "--dsl-temperature", "0"], "temperature must be a positive finite number"),
+        (["--postprocess", "qbnorm", "--bank-sim", "WIDE"], "same test videos"),
+        (["--postprocess", "qbnorm", "--bank-sim", "MISSING"], "query bank similarity matrix file not found"),
+        (["--postprocess", "qbnorm", "--bank-sim", "BANK", "--qb-top-k", "5"], "top_k must be an integer in 1..3"),
+    ],
+)
+def test_postprocess_user_errors_are_one_line(hub_files, tmp_path, capsys, extra, message) -> None:
+    sim_path, bank_path = hub_files
+    files = {"BANK": bank_path, "WIDE": _save(tmp_path / "wide.npy", np.zeros((2, 4))), "MISSING": tmp_path / "no.npy"}
+    extra = [str(files.get(arg, arg)) for arg in extra]
+    assert main(["metrics", "--sim", str(sim_path), *extra]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("vtr: error: ") and captured.err.count("\n") == 1
+    assert message in captured.err
+
+
+def test_unknown_postprocess_method_is_a_usage_error(hub_files, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["metrics", "--sim", str(hub_files[0]), "--postprocess", "dsl,isoftmax"])
+    assert exit_info.value.code == 2
+    assert "unknown post-processing method 'isoftmax'" in capsys.readouterr().err

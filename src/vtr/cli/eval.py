@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from vtr.cli.common import add_progress_argument
+from vtr.cli.common import add_postprocess_arguments, add_progress_argument, postprocess_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,8 +28,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=32, help="videos per forward pass")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    parser.add_argument("--save-sim", metavar="DIR", help="also write sim.npy and query_video.npy (for vtr metrics)")
+    parser.add_argument(
+        "--save-sim",
+        metavar="DIR",
+        help="also write sim.npy and query_video.npy (for vtr metrics), and bank_sim.npy with --postprocess qbnorm",
+    )
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    postprocess = add_postprocess_arguments(parser)
+    postprocess.add_argument(
+        "--bank-split",
+        default="train",
+        metavar="SPLIT",
+        help="QB-Norm's query bank: the captions of this split, encoded with the same model (default: train)",
+    )
     add_progress_argument(parser)
     parser.set_defaults(func=run)
 
@@ -49,12 +60,17 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         progress=not args.no_progress,
+        postprocess=args.postprocess,
+        bank_split=args.bank_split,
+        postprocess_options=postprocess_options(args),
     )
     if args.save_sim:
         out = Path(args.save_sim)
         out.mkdir(parents=True, exist_ok=True)
         np.save(out / "sim.npy", encoded.similarity())
         np.save(out / "query_video.npy", encoded.query_video)
+        if encoded.bank is not None:
+            np.save(out / "bank_sim.npy", encoded.bank_similarity())
     if args.json:
         print(json.dumps(metrics))
     else:

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vtr.errors import VtrError
+from vtr.cli.common import add_postprocess_arguments, postprocess_options
+from vtr.errors import ConfigError, VtrError
 from vtr.evaluate.metrics import DEFAULT_CHUNK_SIZE, V2T_MODES, retrieval_metrics
+from vtr.evaluate.postprocess_report import postprocessed_metrics
 from vtr.evaluate.report import format_metrics_table
 from vtr.fileio import atomic_write_json
 
@@ -43,15 +45,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="rows compared at once (bounds memory)"
     )
+    postprocess = add_postprocess_arguments(parser)
+    postprocess.add_argument(
+        "--bank-sim",
+        type=Path,
+        metavar="BANK.npy",
+        help="QB-Norm's query bank: similarities [n_bank, n_videos] of bank queries (e.g. training captions) to the "
+        "same videos, in the same column order (vtr eval --save-sim writes bank_sim.npy)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the arrays, compute the metrics, print them."""
+    """Load the arrays, compute the metrics (and any post-processed ones), print them."""
+    if "qbnorm" in args.postprocess and args.bank_sim is None:
+        raise ConfigError("--postprocess qbnorm needs the query bank's similarities: --bank-sim BANK.npy")
+    if args.bank_sim is not None and "qbnorm" not in args.postprocess:
+        raise ConfigError("--bank-sim is only used by --postprocess qbnorm")
     # Memory-mapped: a 20,000 x 20,000 matrix is read chunk by chunk, never copied whole.
     sim = _load_npy(args.sim, "similarity matrix", mmap=True)
     query_video = _load_npy(args.query_video, "query-to-video array", mmap=False) if args.query_video else None
     metrics = retrieval_metrics(sim, query_video, v2t=args.v2t, chunk_size=args.chunk_size)
+    if args.postprocess:
+        bank_sim = _load_npy(args.bank_sim, "query bank similarity matrix", mmap=True) if args.bank_sim else None
+        metrics["postprocessed"] = postprocessed_metrics(
+            sim,
+            query_video,
+            args.postprocess,
+            v2t=args.v2t,
+            bank_sim=bank_sim,
+            bank_name=f"queries from {args.bank_sim.name}" if args.bank_sim else "queries",
+            options=postprocess_options(args),
+        )
     if args.out:
         atomic_write_json(args.out, metrics)
     print(json.dumps(metrics, indent=2) if args.json else format_metrics_table(metrics))

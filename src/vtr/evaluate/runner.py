@@ -1,11 +1,13 @@
 """Evaluate a retrieval model on a data set split: encode every video once and every caption, then score.
 
 Similarity comes from the global (pooled) embeddings only, as at search time; the fine-grained heads shape the
-encoders in training and cost nothing here.
+encoders in training and cost nothing here. Post-processed metrics (:mod:`vtr.evaluate.postprocess`) are added
+in a separate ``"postprocessed"`` section when asked for; the plain metrics never change.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +20,15 @@ from vtr.config import DataConfig
 from vtr.data import EvalVideoDataset, VideoRecord, collate_clips, eval_queries
 from vtr.errors import DataFormatError
 from vtr.evaluate.metrics import retrieval_metrics
+from vtr.evaluate.postprocess_report import PostprocessOptions, postprocessed_metrics
+
+
+@dataclass
+class EncodedBank:
+    """A query bank for QB-Norm: the embeddings of another split's captions (text only, no video decoded)."""
+
+    name: str  # what the bank is, for the report, e.g. "train captions"
+    text: np.ndarray  # [n_bank, E] float32, L2-normalised
 
 
 @dataclass
@@ -30,10 +41,15 @@ class EncodedSplit:
     captions: list[str]
     records: list[VideoRecord]
     failures: list[str] = field(default_factory=list)  # videos that could not be decoded
+    bank: EncodedBank | None = None  # QB-Norm's query bank, when post-processing asked for one
 
     def similarity(self) -> np.ndarray:
         """Cosine similarity ``[n_queries, n_videos]`` (Eq. 1; both sides are unit vectors)."""
         return self.text @ self.video.T
+
+    def bank_similarity(self) -> np.ndarray | None:
+        """Cosine similarity of the query bank to this split's videos, ``[n_bank, n_videos]`` (None without one)."""
+        return None if self.bank is None else self.bank.text @ self.video.T
 
 
 @torch.no_grad()
@@ -70,15 +86,10 @@ def encode_split(
         frame_mask = batch["frame_mask"].to(device)  # [B, T]
         video_chunks.append(model.embed_videos(frames, frame_mask).float().cpu())
     captions, query_video = eval_queries(records)
-    text_chunks = []
-    text_batch = batch_size * 4
-    for start in tqdm(
-        range(0, len(captions), text_batch), desc="encode captions", unit="batch", disable=not progress, leave=False
-    ):
-        text_chunks.append(model.embed_texts(captions[start : start + text_batch]).float().cpu())
+    text = _embed_captions(model, captions, batch_size * 4, progress)
     model.train(was_training)
     return EncodedSplit(
-        text=torch.cat(text_chunks).numpy(),
+        text=text,
         video=torch.cat(video_chunks).numpy(),
         query_video=np.asarray(query_video, dtype=np.int64),
         captions=list(captions),
@@ -87,9 +98,67 @@ def encode_split(
     )
 
 
-def evaluate_split(encoded: EncodedSplit, v2t: str = "best") -> dict[str, Any]:
-    """The field's metrics (R@1/5/10, MdR, MnR, both directions, rsum) of an encoded split."""
-    return retrieval_metrics(encoded.similarity(), encoded.query_video, v2t=v2t)
+@torch.no_grad()
+def encode_bank(
+    model: Any, records: list[VideoRecord], name: str, batch_size: int = 32, progress: bool = True
+) -> EncodedBank:
+    """Encode every caption of ``records`` as QB-Norm's query bank (text only: no video is read).
+
+    Args:
+        model: anything with ``embed_texts``.
+        records: the bank split's videos; their captions are gathered as for evaluation (:func:`eval_queries`).
+        name: what the bank is, for the report (e.g. ``"train captions"``).
+        batch_size: videos per forward pass of :func:`encode_split` (captions go ``4 * batch_size`` at a time).
+        progress: show a progress bar.
+    """
+    captions, _ = eval_queries(records)
+    if not captions:
+        raise DataFormatError(f"the query bank ({name}) has no captions")
+    was_training = model.training
+    model.eval()
+    text = _embed_captions(model, captions, batch_size * 4, progress, desc="encode query bank")
+    model.train(was_training)
+    return EncodedBank(name=name, text=text)
+
+
+def _embed_captions(
+    model: Any, captions: Sequence[str], text_batch: int, progress: bool, desc: str = "encode captions"
+) -> np.ndarray:
+    """``[n, E]`` float32 embeddings of ``captions``, ``text_batch`` at a time."""
+    text_chunks = []
+    for start in tqdm(range(0, len(captions), text_batch), desc=desc, unit="batch", disable=not progress, leave=False):
+        text_chunks.append(model.embed_texts(captions[start : start + text_batch]).float().cpu())
+    return torch.cat(text_chunks).numpy()
+
+
+def evaluate_split(
+    encoded: EncodedSplit,
+    v2t: str = "best",
+    postprocess: Sequence[str] = (),
+    postprocess_options: PostprocessOptions | None = None,
+) -> dict[str, Any]:
+    """The field's metrics (R@1/5/10, MdR, MnR, both directions, rsum) of an encoded split.
+
+    Args:
+        encoded: the split's embeddings (with ``bank`` set when ``postprocess`` holds ``"qbnorm"``).
+        v2t: video-to-text convention, ``"best"`` or ``"maxpool"``.
+        postprocess: post-processing methods (:data:`vtr.evaluate.postprocess_report.POSTPROCESS_METHODS`); their
+            metrics go to a separate ``"postprocessed"`` section, the plain ones stay as they are.
+        postprocess_options: the methods' parameters (default: the published defaults).
+    """
+    sim = encoded.similarity()  # [n_queries, n_videos]
+    metrics = retrieval_metrics(sim, encoded.query_video, v2t=v2t)
+    if postprocess:
+        metrics["postprocessed"] = postprocessed_metrics(
+            sim,
+            encoded.query_video,
+            postprocess,
+            v2t=v2t,
+            bank_sim=encoded.bank_similarity(),
+            bank_name=encoded.bank.name if encoded.bank is not None else "queries",
+            options=postprocess_options,
+        )
+    return metrics
 
 
 def evaluate_run(
@@ -101,12 +170,18 @@ def evaluate_run(
     batch_size: int = 32,
     device: str = "auto",
     progress: bool = True,
+    postprocess: Sequence[str] = (),
+    bank_split: str = "train",
+    postprocess_options: PostprocessOptions | None = None,
 ) -> tuple[dict[str, Any], EncodedSplit]:
     """Load a trained run and evaluate it on ``split`` of ``data_root`` (default: the data set it trained on).
 
+    ``postprocess`` adds a ``"postprocessed"`` section (see :func:`evaluate_split`); for ``"qbnorm"`` the captions of
+    ``bank_split`` are encoded as the query bank (text only).
+
     Returns:
         The metrics (``{"t2v": .., "v2t": .., "rsum": ..}``, plus ``"failures"`` when videos could not be
-        decoded) and the encoded split.
+        decoded, and ``"postprocessed"`` when asked for) and the encoded split (with its ``bank``, if any).
     """
     from vtr.data import read_annotations
     from vtr.models import load_run
@@ -120,7 +195,18 @@ def evaluate_run(
     if not records:
         raise DataFormatError(f"{root}: split {split!r} has no videos")
     encoded = encode_split(model, records, data, batch_size, torch_device, progress)
-    metrics = evaluate_split(encoded, v2t=v2t)
+    if "qbnorm" in postprocess:
+        try:
+            bank_records = read_annotations(root, split=bank_split)
+        except DataFormatError as error:
+            raise DataFormatError(f"QB-Norm's query bank (--bank-split {bank_split}): {error}") from error
+        if not bank_records:
+            raise DataFormatError(
+                f"{root}: split {bank_split!r} has no videos, so QB-Norm has no query bank; choose another with "
+                "--bank-split"
+            )
+        encoded.bank = encode_bank(model, bank_records, f"{bank_split} captions", batch_size, progress)
+    metrics = evaluate_split(encoded, v2t=v2t, postprocess=postprocess, postprocess_options=postprocess_options)
     if encoded.failures:
         metrics["failures"] = encoded.failures
     return metrics, encoded
