@@ -14,6 +14,9 @@ SUBCOMMANDS = [
     "data",
     "data check",
     "data synth",
+    "data import",
+    "data import msrvtt",
+    "data import msvd",
     "train",
     "eval",
     "ablate",
@@ -21,6 +24,8 @@ SUBCOMMANDS = [
     "index",
     "search",
     "serve",
+    "explain",
+    "report",
 ]
 
 

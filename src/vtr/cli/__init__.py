@@ -26,6 +26,8 @@ _SUBCOMMAND_MODULES = (
     "index",
     "search",
     "serve",
+    "explain",
+    "report",
 )
 
 

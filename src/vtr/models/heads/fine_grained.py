@@ -120,16 +120,27 @@ class WordAlignmentHead(AlignmentHead):
         removed = f"without_{stem}" if self.removal == "delete" else f"masked_{stem}"
         return stem, removed, f"has_{stem}"
 
+    def removed(self, parts: Any) -> tuple[tuple[str, ...], str, bool]:
+        """What this head does to one caption: the words it removes, its query (the caption without them or with
+        them masked), and whether the caption takes part in the loss (it has at least one such word).
+
+        Args:
+            parts: the caption's :class:`vtr.text.CaptionParts`.
+        """
+        words_field, query_field, has_field = self._fields()
+        words = tuple(getattr(parts, words_field))
+        return words, getattr(parts, query_field), bool(getattr(parts, has_field)) and len(words) > 0
+
     def text_batch(self, captions: Sequence[str], parts: Sequence[Any] | None, tokenize: Tokenize) -> dict[str, Tensor]:
         """Query (caption without the words), target (the words joined), valid mask and target group ids."""
         if parts is None:
             raise ValueError(f"head {self.name} needs CaptionParts for every caption (vtr.text.PartOfSpeechTagger)")
         if len(parts) != len(captions):
             raise ValueError(f"{len(parts)} CaptionParts for {len(captions)} captions")
-        words_field, query_field, has_field = self._fields()
-        words = [tuple(getattr(p, words_field)) for p in parts]
-        valid = [bool(getattr(p, has_field)) and len(w) > 0 for p, w in zip(parts, words, strict=True)]
-        queries = [getattr(p, query_field) for p in parts]
+        removed = [self.removed(p) for p in parts]
+        words = [w for w, _, _ in removed]
+        valid = [v for _, _, v in removed]
+        queries = [q for _, q, _ in removed]
         targets = [" ".join(w) for w in words]
         query = tokenize(queries)
         target = tokenize(targets)
