@@ -35,6 +35,11 @@ def test_demo_runs_every_stage_and_its_search_check_agrees_with_the_metrics(tmp_
     # The search engine ranks as the model scores, so its top-5 rate is the evaluation's R@5.
     assert 100 * check["hits"] / check["queries"] == pytest.approx(metrics["t2v"]["R@5"], abs=100 / test_captions)
     assert any(line.startswith("search check:") for line in lines)
+    # The report shows the numbers the demo measured, and its figures.
+    report = tmp_path / "report"
+    assert json.loads((report / "metrics.json").read_text()) == json.loads((tmp_path / "metrics.json").read_text())
+    assert all((report / name).stat().st_size > 0 for name in ("index.html", "curves.png", "cases.png"))
+    assert any(line.lstrip().startswith("report (") and line.endswith("index.html") for line in lines)
 
     again: list[str] = []
     run_demo(tmp_path, videos=60, seed=2, overrides=tuple(TOY), progress=False, echo=again.append)

@@ -1,8 +1,9 @@
 """The main job end to end: make the synthetic benchmark, train the dual alignment model, evaluate, search.
 
 ``vtr demo --out DIR`` writes ``DIR/data`` (the data set), ``DIR/run`` (the trained run), ``DIR/metrics.json``
-(the test metrics, same JSON as ``vtr eval``) and ``DIR/index`` (the test videos, searchable with ``vtr search``
-and ``vtr serve``). Every stage that finished is reused when the command is run again.
+(the test metrics, same JSON as ``vtr eval``), ``DIR/index`` (the test videos, searchable with ``vtr search``
+and ``vtr serve``) and ``DIR/report`` (``vtr report``'s page: metrics, training curves, retrieval cases,
+attention maps). Every stage that finished is reused when the command is run again.
 """
 
 from __future__ import annotations
@@ -172,6 +173,7 @@ def run_demo(
     """Run the whole demo; returns the test metrics."""
     from vtr.evaluate.report import format_metrics_table
     from vtr.evaluate.runner import evaluate_run
+    from vtr.viz.report import write_evaluated_report
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -190,6 +192,8 @@ def run_demo(
     _example_queries(encoded, echo)
     _index_test_videos(out, run_dir, encoded, progress, echo)
     atomic_write_json(out / "search_check.json", _check_search(out / "index", encoded.records, echo))
+    report = write_evaluated_report(run_dir, out / "report", metrics, encoded, str(data_dir))
+    echo(f"\nreport (metrics, training curves, retrieval cases, attention maps): {report}")
     echo(f"\nwritten: {out / 'metrics.json'}; search the test videos with:")
     echo(f'  vtr search "a red circle moves to the left" --db {out / "index"}')
     echo(f"  vtr serve --db {out / 'index'}   # then open http://127.0.0.1:8000/")

@@ -248,23 +248,49 @@ def write_report(
     Raises:
         CheckpointError: the run folder is missing or incomplete; DataFormatError for a bad data set or split.
     """
-    from vtr.config import to_dict
     from vtr.evaluate.runner import evaluate_run
-    from vtr.viz.cases import write_retrieval_cases
-    from vtr.viz.curves import write_training_curves
 
     run = Path(run_dir)
     if not run.is_dir():
         raise CheckpointError(f"run folder {run} does not exist")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     metrics, encoded = evaluate_run(
         str(run), data_root=data_root, split=split, checkpoint=checkpoint, device=device, progress=progress
     )
-    atomic_write_json(out / METRICS_FILE, metrics)
+    return write_evaluated_report(
+        run, out_dir, metrics, encoded, data_root, split, checkpoint, device, top_k, cases, explained
+    )
+
+
+def write_evaluated_report(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    metrics: dict[str, Any],
+    encoded: Any,
+    data_root: str | None = None,
+    split: str = "test",
+    checkpoint: str = "best",
+    device: str = "auto",
+    top_k: int = 5,
+    cases: int = 3,
+    explained: int = 2,
+) -> Path:
+    """:func:`write_report` for a split that is evaluated already (``vtr demo`` has the metrics and embeddings).
+
+    Args:
+        metrics: what :func:`vtr.evaluate.runner.evaluate_run` returned for ``run_dir`` on ``split``.
+        encoded: the :class:`vtr.evaluate.runner.EncodedSplit` it returned with them.
+        The rest: as :func:`write_report`.
+    """
+    from vtr.config import to_dict
     from vtr.models import load_run
     from vtr.train.loop import resolve_device
+    from vtr.viz.cases import write_retrieval_cases
+    from vtr.viz.curves import write_training_curves
 
+    run = Path(run_dir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / METRICS_FILE, metrics)
     model = load_run(run, checkpoint=checkpoint, device=str(resolve_device(device)))
     content = ReportContent(
         run=str(run),
