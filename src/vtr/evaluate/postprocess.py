@@ -177,14 +177,22 @@ def inverted_softmax(
             have different numbers of videos (columns).
         ConfigError: ``beta`` is not a positive finite number, or bad ``chunk_size``.
     """
-    sim, bank_sim = _check_bank(sim, bank_sim)
-    beta = check_positive(beta, "QB-Norm beta")
-    check_chunk_size(chunk_size)
-    log_norm = _column_logsumexp(bank_sim, beta, chunk_size, what="query bank similarity matrix")  # [n_videos]
+    sim, bank_sim, beta, log_norm = _bank_normaliser(sim, bank_sim, beta, chunk_size)
     out = np.empty(sim.shape, dtype=np.float64)
     for rows, block in _row_blocks(sim, chunk_size, "similarity matrix"):
         out[rows] = beta * block - log_norm[None, :]
     return out
+
+
+def _bank_normaliser(
+    sim: np.ndarray, bank_sim: np.ndarray, beta: float, chunk_size: int
+) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """The checked inputs of QB-Norm and its per-video log normaliser ``log sum_b exp(beta * bank_sim[b, v])``."""
+    sim, bank_sim = _check_bank(sim, bank_sim)
+    beta = check_positive(beta, "QB-Norm beta")
+    check_chunk_size(chunk_size)
+    log_norm = _column_logsumexp(bank_sim, beta, chunk_size, what="query bank similarity matrix")  # [n_videos]
+    return sim, bank_sim, beta, log_norm
 
 
 def dynamic_inverted_softmax(
@@ -223,11 +231,8 @@ def dynamic_inverted_softmax(
         InvalidSimilarityError: as :func:`inverted_softmax`.
         ConfigError: as :func:`inverted_softmax`, or ``top_k`` is not an integer in ``1..n_videos``.
     """
-    sim, bank_sim = _check_bank(sim, bank_sim)
-    beta = check_positive(beta, "QB-Norm beta")
-    check_chunk_size(chunk_size)
+    sim, bank_sim, beta, log_norm = _bank_normaliser(sim, bank_sim, beta, chunk_size)
     active = _activation_set(bank_sim, top_k, chunk_size)  # [n_videos] bool
-    log_norm = _column_logsumexp(bank_sim, beta, chunk_size, what="query bank similarity matrix")  # [n_videos]
     out = np.empty(sim.shape, dtype=np.float64)
     for rows, block in _row_blocks(sim, chunk_size, "similarity matrix"):
         normalise = _top1_active(block, active)  # [c] bool
