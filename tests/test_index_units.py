@@ -146,6 +146,33 @@ def test_transaction_rolls_back_everything_and_bumps_generation_on_commit(tmp_pa
             store.delete_video(b)
 
 
+class _InterruptAfterCommit:
+    """A connection that runs COMMIT, then raises KeyboardInterrupt, as a Ctrl-C landing just after it would."""
+
+    def __init__(self, conn):
+        self._conn = conn
+
+    def execute(self, sql, *args):
+        result = self._conn.execute(sql, *args)
+        if sql == "COMMIT":
+            raise KeyboardInterrupt
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+
+def test_an_interrupt_just_after_commit_keeps_the_batch_and_reaches_the_caller(tmp_path):
+    rng = np.random.default_rng(5)
+    with IndexStore(tmp_path, create=True) as store:
+        real = store._conn
+        store._conn = _InterruptAfterCommit(real)
+        with pytest.raises(KeyboardInterrupt), store.transaction():  # not "cannot rollback": the signal wins
+            _add(store, "/v/a.mp4", _unit(rng, 2, 4))
+        store._conn = real
+        assert [v.path for v in store.list_videos()] == ["/v/a.mp4"]  # it was committed, so it stays
+
+
 def test_vector_index_is_rebuilt_when_missing_stale_or_corrupt(tmp_path):
     rng = np.random.default_rng(3)
     emb = _unit(rng, 6, 4)

@@ -215,7 +215,10 @@ class IndexStore:
                     self._set_meta("generation", str(self.generation() + 1))
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                # A signal can land after COMMIT went through: then there is nothing to roll back, and the
+                # KeyboardInterrupt must reach the caller rather than a "no transaction is active" error.
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
             finally:
                 self._in_transaction = False
