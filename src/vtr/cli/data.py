@@ -1,5 +1,5 @@
-"""``vtr data``: check a data set folder (``check``), import MSR-VTT or MSVD from their official files (``import``),
-or generate the synthetic benchmark (``synth``)."""
+"""``vtr data``: check a data set folder (``check``), import MSR-VTT, MSVD, DiDeMo, ActivityNet Captions or LSMDC
+from their official files (``import``), or generate the synthetic benchmark (``synth``)."""
 
 from __future__ import annotations
 
@@ -41,12 +41,47 @@ AllVideoDescriptions.txt, found in SOURCE or two folders below it unless named. 
 usually in YouTubeClips/. When the videos folder is not inside --out, a link --out/videos to it is made.
 Videos without a file are skipped and reported (--keep-missing keeps them)."""
 
+_DIDEMO_HELP = """\
+Write DiDeMo as a vtr data set (annotations.jsonl) for paragraph-to-video retrieval; the videos stay where
+they are.
+
+Reads train_data.json, val_data.json and test_data.json (8395 / 1065 / 1004 videos), found in SOURCE or two
+folders below it unless --annotations-dir names their folder. As in CLIP4Clip, the descriptions of a video
+are joined in file order into one caption; a description without final punctuation gets a full stop. Each
+description's segment times (5-second units, and in seconds) are kept in meta. The video id is the "video"
+field without its extension; a file with that stem and any usual video extension (.mp4 preferred) counts.
+When the videos folder is not inside --out, a link --out/videos to it is made. Videos without a file are
+skipped and reported (--keep-missing keeps them)."""
+
+_ACTIVITYNET_HELP = """\
+Write ActivityNet Captions as a vtr data set (annotations.jsonl) for paragraph-to-video retrieval; the videos
+stay where they are.
+
+Reads train.json and the test file (--test-file: val_1.json, the field's test split, or val_2.json), found in
+SOURCE or two folders below it unless --annotations-dir names their folder. Each video gets one caption, its
+sentences joined in timestamp order. There is no val split unless --val-size N holds out N training videos
+(those whose sha256 of "SEED:video_id" is smallest, --val-seed). Video files may be named v_<id>.mp4 or
+<id>.mp4; the id written in meta keeps the v_. When the videos folder is not inside --out, a link
+--out/videos to it is made. Videos without a file are skipped and reported (--keep-missing keeps them)."""
+
+_LSMDC_HELP = """\
+Write LSMDC as a vtr data set (annotations.jsonl) with the 1,000-clip test set; the videos stay where they
+are.
+
+Reads the tab-separated LSMDC16_annos_training.csv, LSMDC16_annos_val.csv and
+LSMDC16_challenge_1000_publictect.csv (sic; ..._publictest.csv is accepted too), found in SOURCE or two folders
+below it unless --annotations-dir names their folder. One caption a clip (a clip on several lines keeps
+each of its sentences). Videos are <movie>/<clip id>.avi, found anywhere under the videos folder:
+  0001_American_Beauty/0001_American_Beauty_00.00.51.926-00.00.54.129.avi
+When the videos folder is not inside --out, a link --out/videos to it is made. Videos without a file are
+skipped and reported (--keep-missing keeps them)."""
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``vtr data`` and its subcommands ``check``, ``import`` and ``synth``."""
     parser = subparsers.add_parser(
         "data",
-        help="check a data set folder, import MSR-VTT or MSVD, or generate the synthetic benchmark",
+        help="check a data set folder, import a public data set, or generate the synthetic benchmark",
         description="Data sets: a folder with annotations.jsonl, one JSON line per video "
         '({"video": "videos/a.mp4", "captions": ["..."], "split": "train|val|test", "meta": {}}).',
     )
@@ -94,10 +129,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _register_import(commands: argparse._SubParsersAction) -> None:
-    """``vtr data import msrvtt|msvd SOURCE``."""
+    """``vtr data import msrvtt|msvd|didemo|activitynet|lsmdc SOURCE``."""
     parser = commands.add_parser(
         "import",
-        help="write MSR-VTT or MSVD as a data set folder from their official annotation files",
+        help="write MSR-VTT, MSVD, DiDeMo, ActivityNet Captions or LSMDC as a data set folder from their "
+        "official annotation files",
         description="Convert a data set's official annotation files into annotations.jsonl; videos are not copied.",
     )
     parser.set_defaults(func=lambda args: _print_help(parser))
@@ -136,6 +172,43 @@ def _register_import(commands: argparse._SubParsersAction) -> None:
     msvd.add_argument("--lists", metavar="DIR", help="the folder of train_list.txt, val_list.txt, test_list.txt")
     msvd.set_defaults(func=_run_import_msvd)
 
+    didemo = datasets.add_parser(
+        "didemo",
+        help="DiDeMo: paragraphs, the official train / val / test",
+        description=_DIDEMO_HELP,
+        formatter_class=raw,
+    )
+    _add_common_import_arguments(didemo, "DiDeMo")
+    _add_annotations_dir_argument(didemo, "train_data.json, val_data.json, test_data.json")
+    didemo.set_defaults(func=_run_import_didemo)
+
+    activitynet = datasets.add_parser(
+        "activitynet",
+        help="ActivityNet Captions: paragraphs, train.json and the val_1 test",
+        description=_ACTIVITYNET_HELP,
+        formatter_class=raw,
+    )
+    _add_common_import_arguments(activitynet, "ActivityNet")
+    _add_annotations_dir_argument(activitynet, "train.json, val_1.json, val_2.json")
+    activitynet.add_argument(
+        "--test-file",
+        choices=("val_1.json", "val_2.json"),
+        default="val_1.json",
+        help="the test split (default val_1.json)",
+    )
+    activitynet.add_argument(
+        "--val-size", type=int, default=0, metavar="N", help="training videos held out as val (default 0: none)"
+    )
+    activitynet.add_argument("--val-seed", type=int, default=0, metavar="S", help="seed of the val slice (default 0)")
+    activitynet.set_defaults(func=_run_import_activitynet)
+
+    lsmdc = datasets.add_parser(
+        "lsmdc", help="LSMDC: train / val and the 1,000-clip test", description=_LSMDC_HELP, formatter_class=raw
+    )
+    _add_common_import_arguments(lsmdc, "LSMDC")
+    _add_annotations_dir_argument(lsmdc, "the three LSMDC16_*.csv files")
+    lsmdc.set_defaults(func=_run_import_lsmdc)
+
 
 def _add_common_import_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("source", metavar="SOURCE", help=f"the folder holding {name}'s files")
@@ -146,6 +219,10 @@ def _add_common_import_arguments(parser: argparse.ArgumentParser, name: str) -> 
     parser.add_argument("--keep-missing", action="store_true", help="keep videos whose file is missing")
     parser.add_argument("--force", action="store_true", help="replace an existing annotations.jsonl")
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+
+
+def _add_annotations_dir_argument(parser: argparse.ArgumentParser, files: str) -> None:
+    parser.add_argument("--annotations-dir", metavar="DIR", help=f"the folder of {files} (default: found under SOURCE)")
 
 
 def _run_import_msrvtt(args: argparse.Namespace) -> int:
@@ -180,6 +257,57 @@ def _run_import_msvd(args: argparse.Namespace) -> int:
             videos=args.videos,
             captions=args.captions,
             lists=args.lists,
+            keep_missing=args.keep_missing,
+            force=args.force,
+        ),
+    )
+
+
+def _run_import_didemo(args: argparse.Namespace) -> int:
+    from vtr.data.importers import import_didemo
+
+    return _run_import(
+        args,
+        lambda: import_didemo(
+            args.source,
+            args.out,
+            videos=args.videos,
+            annotations_dir=args.annotations_dir,
+            keep_missing=args.keep_missing,
+            force=args.force,
+        ),
+    )
+
+
+def _run_import_activitynet(args: argparse.Namespace) -> int:
+    from vtr.data.importers import import_activitynet
+
+    return _run_import(
+        args,
+        lambda: import_activitynet(
+            args.source,
+            args.out,
+            videos=args.videos,
+            annotations_dir=args.annotations_dir,
+            test_file=args.test_file,
+            val_size=args.val_size,
+            val_seed=args.val_seed,
+            keep_missing=args.keep_missing,
+            force=args.force,
+        ),
+    )
+
+
+def _run_import_lsmdc(args: argparse.Namespace) -> int:
+    from vtr.data.importers import import_lsmdc
+
+    return _run_import(
+        args,
+        lambda: import_lsmdc(
+            args.source,
+            args.out,
+            videos=args.videos,
+            annotations_dir=args.annotations_dir,
             keep_missing=args.keep_missing,
             force=args.force,
         ),

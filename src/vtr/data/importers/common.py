@@ -24,6 +24,8 @@ from vtr.fileio import atomic_write_text
 LINK_NAME = "videos"  # the link made inside the output folder when the videos are not under it
 _SEARCH_DEPTH = 2  # source files are looked for in SOURCE, its subfolders and theirs
 _SHOWN_IDS = 5  # how many skipped video ids the text summary names before "..."
+_SENTENCE_ENDS = (".", "!", "?", "…")
+_CLOSERS = "\"')]”’"  # a sentence may end inside quotes or brackets: he shouts "stop!"
 
 
 @dataclass
@@ -35,12 +37,15 @@ class Entry:
         split: ``"train"``, ``"val"`` or ``"test"``.
         captions: the captions, stripped, none empty (an empty list means the video has none).
         meta: what the data set records about the video (ids, source, category), kept in ``meta``.
+        expected_path: where the file should be, relative to the videos folder, written for a video whose file
+            is missing when it is kept (``keep_missing``); default ``<video_id><first extension>``.
     """
 
     video_id: str
     split: str
     captions: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
+    expected_path: str | None = None
 
 
 @dataclass
@@ -307,7 +312,7 @@ def write_dataset(
     """Look up each entry's video under ``summary.videos_dir`` and write ``summary.annotations`` atomically.
 
     Entries without captions are skipped; entries without a file are skipped too unless ``keep_missing``
-    (then their path is ``<id><extensions[0]>`` where the file should be). When the videos folder is not
+    (then their path is the entry's ``expected_path``, by default ``<id><extensions[0]>``). When the videos folder is not
     inside the output folder, a link ``videos`` to it is made there so that every path stays inside.
 
     Args:
@@ -353,7 +358,10 @@ def write_dataset(
     summary.splits = {name: {"videos": 0, "captions": 0} for name in SPLITS}
     for entry in written:
         found = files.get(entry.video_id)
-        relative = found.relative_to(summary.videos_dir).as_posix() if found else entry.video_id + extensions[0]
+        if found:
+            relative = found.relative_to(summary.videos_dir).as_posix()
+        else:
+            relative = entry.expected_path or entry.video_id + extensions[0]
         try:
             video = normalise_video_path(posixpath.join(prefix, relative))
         except ValueError as error:
@@ -364,3 +372,35 @@ def write_dataset(
         summary.splits[entry.split]["captions"] += len(entry.captions)
     atomic_write_text(summary.annotations, "".join(lines))
     return summary
+
+
+def join_paragraph(sentences: Iterable[str]) -> tuple[str, int]:
+    """One paragraph caption from a video's sentences, in the order given; and how many empty ones were dropped.
+
+    Each sentence has its whitespace collapsed and, unless it already ends in ``.``, ``!``, ``?`` or ``…``
+    (inside closing quotes or brackets too), gets a full stop; the sentences are joined with one space.
+    Nothing else of the text changes (no capitals added): ``["a man walks", "he sits."]`` gives
+    ``"a man walks. he sits."``.
+    """
+    kept, dropped = [], 0
+    for sentence in sentences:
+        text = " ".join(sentence.split())
+        if not text:
+            dropped += 1
+            continue
+        kept.append(text if text.rstrip(_CLOSERS).endswith(_SENTENCE_ENDS) else text + ".")
+    return " ".join(kept), dropped
+
+
+def read_json(path: str | Path) -> Any:
+    """The content of a JSON file; a DataFormatError naming the file if it cannot be read or parsed."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            return json.load(handle)
+    except OSError as error:
+        raise DataFormatError(f"cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise DataFormatError(f"{path}: not UTF-8 ({error.reason} at byte {error.start})") from None
+    except json.JSONDecodeError as error:
+        raise DataFormatError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None

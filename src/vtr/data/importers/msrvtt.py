@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from vtr.data.importers.common import (
     find_videos_folder,
     holdout,
     plural,
+    read_json,
     write_dataset,
 )
 from vtr.errors import ConfigError, DataFormatError
@@ -86,15 +86,7 @@ class MsrvttAnnotations:
 
 
 def _load_json(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8-sig") as handle:
-            data = json.load(handle)
-    except OSError as error:
-        raise DataFormatError(f"cannot read {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError as error:
-        raise DataFormatError(f"{path}: not UTF-8 ({error.reason} at byte {error.start})") from None
-    except json.JSONDecodeError as error:
-        raise DataFormatError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    data = read_json(path)
     missing = [key for key in ("videos", "sentences") if not isinstance(data, dict) or key not in data]
     if missing:
         raise DataFormatError(
