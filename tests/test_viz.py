@@ -300,8 +300,8 @@ def test_another_video_gives_other_maps_and_another_score(dual_model, data_root)
 def test_explain_figure_has_a_row_per_head(dual_model, data_root, tmp_path):
     explanation = explain(dual_model, data_root / "videos" / "v2.mp4", "a blue square costs $5 to $10")
     figure = plot_explanation(explanation)
-    # Width: T frames and the bars; height: the title and three rows (frames, noun, verb).
-    assert _expected_size(figure) == (round(100 * 1.7 * (NUM_FRAMES + 1)), round(100 * (0.8 + 3 * (1.7 + 0.5))))
+    # Width: T frames and the bars; height: the title and four rows (frames, Grad-CAM, noun, verb).
+    assert _expected_size(figure) == (round(100 * 1.7 * (NUM_FRAMES + 1)), round(100 * (0.8 + 4 * (1.7 + 0.5))))
     path = save_png(figure, tmp_path / "explain.png")  # "$5 to $10" must not be read as mathtext
     assert _png_size(path) == _expected_size(figure)
 
@@ -324,7 +324,7 @@ def test_explain_cli_json_matches_the_evaluation_score(dual_run, data_root, tmp_
         assert len(head["frame_attention"]) == NUM_FRAMES
         assert sum(head["frame_attention"]) + head["cls_attention"] == pytest.approx(1.0, abs=1e-4)
     assert result["note"] is None
-    assert _png_size(out) == (round(100 * 1.7 * (NUM_FRAMES + 1)), round(100 * (0.8 + 3 * 2.2)))
+    assert _png_size(out) == (round(100 * 1.7 * (NUM_FRAMES + 1)), round(100 * (0.8 + 4 * 2.2)))
 
     assert main(["explain", str(dual_run), "--video", str(video), "--text", CAPTIONS[3], "--layer", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -338,7 +338,7 @@ def test_explain_a_run_without_fine_grained_heads(global_run, data_root, tmp_pat
     result = json.loads(capsys.readouterr().out)
     assert result["heads"] == [] and result["note"] == NO_HEADS_NOTE
     assert -1.0 <= result["similarity"] <= 1.0
-    assert _png_size(out) == (round(100 * 1.7 * (NUM_FRAMES + 1)), round(100 * (0.8 + 2.2)))
+    assert _png_size(out) == (round(100 * 1.7 * (NUM_FRAMES + 1)), round(100 * (0.8 + 2 * 2.2)))  # frames, Grad-CAM
     assert main(argv) == 0
     assert "no cross-attention to show" in capsys.readouterr().out
 
