@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -162,7 +161,9 @@ def _register_import(commands: argparse._SubParsersAction) -> None:
     msrvtt.add_argument(
         "--val-seed", type=int, default=0, metavar="S", help="9k / 7k: seed of the val slice (default 0)"
     )
-    msrvtt.set_defaults(func=_run_import_msrvtt)
+    msrvtt.set_defaults(
+        func=_run_import, options=("split", "annotations", "train_csv", "test_csv", "val_size", "val_seed")
+    )
 
     msvd = datasets.add_parser(
         "msvd", help="MSVD: the 1200 / 100 / 670 split", description=_MSVD_HELP, formatter_class=raw
@@ -170,7 +171,7 @@ def _register_import(commands: argparse._SubParsersAction) -> None:
     _add_common_import_arguments(msvd, "MSVD")
     msvd.add_argument("--captions", metavar="FILE", help="raw-captions.pkl or AllVideoDescriptions.txt")
     msvd.add_argument("--lists", metavar="DIR", help="the folder of train_list.txt, val_list.txt, test_list.txt")
-    msvd.set_defaults(func=_run_import_msvd)
+    msvd.set_defaults(func=_run_import, options=("captions", "lists"))
 
     didemo = datasets.add_parser(
         "didemo",
@@ -180,7 +181,7 @@ def _register_import(commands: argparse._SubParsersAction) -> None:
     )
     _add_common_import_arguments(didemo, "DiDeMo")
     _add_annotations_dir_argument(didemo, "train_data.json, val_data.json, test_data.json")
-    didemo.set_defaults(func=_run_import_didemo)
+    didemo.set_defaults(func=_run_import, options=("annotations_dir",))
 
     activitynet = datasets.add_parser(
         "activitynet",
@@ -200,14 +201,14 @@ def _register_import(commands: argparse._SubParsersAction) -> None:
         "--val-size", type=int, default=0, metavar="N", help="training videos held out as val (default 0: none)"
     )
     activitynet.add_argument("--val-seed", type=int, default=0, metavar="S", help="seed of the val slice (default 0)")
-    activitynet.set_defaults(func=_run_import_activitynet)
+    activitynet.set_defaults(func=_run_import, options=("annotations_dir", "test_file", "val_size", "val_seed"))
 
     lsmdc = datasets.add_parser(
         "lsmdc", help="LSMDC: train / val and the 1,000-clip test", description=_LSMDC_HELP, formatter_class=raw
     )
     _add_common_import_arguments(lsmdc, "LSMDC")
     _add_annotations_dir_argument(lsmdc, "the three LSMDC16_*.csv files")
-    lsmdc.set_defaults(func=_run_import_lsmdc)
+    lsmdc.set_defaults(func=_run_import, options=("annotations_dir",))
 
 
 def _add_common_import_arguments(parser: argparse.ArgumentParser, name: str) -> None:
@@ -225,101 +226,19 @@ def _add_annotations_dir_argument(parser: argparse.ArgumentParser, files: str) -
     parser.add_argument("--annotations-dir", metavar="DIR", help=f"the folder of {files} (default: found under SOURCE)")
 
 
-def _run_import_msrvtt(args: argparse.Namespace) -> int:
-    from vtr.data.importers import import_msrvtt
-
-    return _run_import(
-        args,
-        lambda: import_msrvtt(
-            args.source,
-            args.out,
-            split=args.split,
-            videos=args.videos,
-            annotations=args.annotations,
-            train_csv=args.train_csv,
-            test_csv=args.test_csv,
-            val_size=args.val_size,
-            val_seed=args.val_seed,
-            keep_missing=args.keep_missing,
-            force=args.force,
-        ),
-    )
-
-
-def _run_import_msvd(args: argparse.Namespace) -> int:
-    from vtr.data.importers import import_msvd
-
-    return _run_import(
-        args,
-        lambda: import_msvd(
-            args.source,
-            args.out,
-            videos=args.videos,
-            captions=args.captions,
-            lists=args.lists,
-            keep_missing=args.keep_missing,
-            force=args.force,
-        ),
-    )
-
-
-def _run_import_didemo(args: argparse.Namespace) -> int:
-    from vtr.data.importers import import_didemo
-
-    return _run_import(
-        args,
-        lambda: import_didemo(
-            args.source,
-            args.out,
-            videos=args.videos,
-            annotations_dir=args.annotations_dir,
-            keep_missing=args.keep_missing,
-            force=args.force,
-        ),
-    )
-
-
-def _run_import_activitynet(args: argparse.Namespace) -> int:
-    from vtr.data.importers import import_activitynet
-
-    return _run_import(
-        args,
-        lambda: import_activitynet(
-            args.source,
-            args.out,
-            videos=args.videos,
-            annotations_dir=args.annotations_dir,
-            test_file=args.test_file,
-            val_size=args.val_size,
-            val_seed=args.val_seed,
-            keep_missing=args.keep_missing,
-            force=args.force,
-        ),
-    )
-
-
-def _run_import_lsmdc(args: argparse.Namespace) -> int:
-    from vtr.data.importers import import_lsmdc
-
-    return _run_import(
-        args,
-        lambda: import_lsmdc(
-            args.source,
-            args.out,
-            videos=args.videos,
-            annotations_dir=args.annotations_dir,
-            keep_missing=args.keep_missing,
-            force=args.force,
-        ),
-    )
-
-
-def _run_import(args: argparse.Namespace, run: Callable[[], ImportSummary]) -> int:
-    """Run an import; the summary on stdout (text or JSON), what was skipped on stderr."""
+def _run_import(args: argparse.Namespace) -> int:
+    """Run ``vtr.data.importers.import_<args.dataset>`` with the common flags and the data set's own
+    (``args.options``, named as the function's arguments); the summary on stdout (text or JSON), what was skipped
+    on stderr."""
+    from vtr.data import importers
     from vtr.errors import VtrError
 
+    run = getattr(importers, f"import_{args.dataset}")
+    options = {name: getattr(args, name) for name in args.options}
     try:
-        summary = run()
+        summary: ImportSummary = run(
+            args.source, args.out, videos=args.videos, keep_missing=args.keep_missing, force=args.force, **options
+        )
     except VtrError as error:
         if args.json:  # a machine reading stdout still gets JSON; the error line goes to stderr as usual
             print(json.dumps({"ok": False, "error": str(error)}))

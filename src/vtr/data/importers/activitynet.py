@@ -25,9 +25,9 @@ from typing import Any
 from vtr.data.importers.common import (
     Entry,
     ImportSummary,
+    annotation_file,
     check_output,
     check_video_id,
-    find_source_file,
     find_videos_folder,
     holdout,
     index_videos,
@@ -106,13 +106,6 @@ def _match_file_names(entries: list[Entry], videos_dir: Path) -> None:
             entry.video_id = other[entry.video_id]
 
 
-def _find(source: Path, folder: str | Path | None, name: str) -> Path:
-    path = Path(folder) / name if folder is not None else find_source_file(source, name)
-    if path is None:
-        raise DataFormatError(f"no {name} in {source} or two folders below it; name its folder with --annotations-dir")
-    return path
-
-
 def import_activitynet(
     source: str | Path,
     out: str | Path | None = None,
@@ -154,7 +147,8 @@ def import_activitynet(
         raise DataFormatError(f"ActivityNet Captions folder {source} does not exist or is not a folder")
     out = Path(out) if out is not None else source
     annotations = check_output(out, force)
-    train_path, test_path = _find(source, annotations_dir, TRAIN_FILE), _find(source, annotations_dir, test_file)
+    train_path = annotation_file(source, annotations_dir, TRAIN_FILE)
+    test_path = annotation_file(source, annotations_dir, test_file)
     summary = ImportSummary(
         dataset="ActivityNet Captions",
         protocol=f"paragraphs; train {TRAIN_FILE}, test {test_file}",

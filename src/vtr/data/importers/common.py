@@ -207,6 +207,20 @@ def find_source_file(source: Path, name: str) -> Path | None:
     return found[0] if found else None
 
 
+def annotation_file(source: Path, folder: str | Path | None, *names: str) -> Path:
+    """The first of ``names`` that exists: in ``folder`` when given (``--annotations-dir``), else under ``source``.
+
+    Raises:
+        DataFormatError: none of them is there (or several files of that name are under ``source``).
+    """
+    for name in names:
+        path = Path(folder) / name if folder is not None else find_source_file(source, name)
+        if path is not None and path.is_file():
+            return path
+    where = folder if folder is not None else f"{source} or two folders below it"
+    raise DataFormatError(f"no {' or '.join(names)} in {where}; name its folder with --annotations-dir")
+
+
 def find_videos_folder(source: Path, videos: str | Path | None, candidates: Sequence[str]) -> Path:
     """The folder that holds the videos (absolute): ``videos`` when given, else the first usual place under ``source``.
 

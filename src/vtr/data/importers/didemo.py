@@ -26,9 +26,9 @@ from typing import Any
 from vtr.data.importers.common import (
     Entry,
     ImportSummary,
+    annotation_file,
     check_output,
     check_video_id,
-    find_source_file,
     find_videos_folder,
     join_paragraph,
     plural,
@@ -113,18 +113,6 @@ def read_moments(path: str | Path) -> tuple[dict[str, dict[str, Any]], int]:
     return videos, dropped
 
 
-def _split_files(source: Path, folder: str | Path | None) -> dict[str, Path]:
-    paths = {}
-    for split, name in SPLIT_FILES.items():
-        path = Path(folder) / name if folder is not None else find_source_file(source, name)
-        if path is None:
-            raise DataFormatError(
-                f"no {name} in {source} or two folders below it; name its folder with --annotations-dir"
-            )
-        paths[split] = path
-    return paths
-
-
 def import_didemo(
     source: str | Path,
     out: str | Path | None = None,
@@ -157,7 +145,7 @@ def import_didemo(
         raise DataFormatError(f"DiDeMo folder {source} does not exist or is not a folder")
     out = Path(out) if out is not None else source
     annotations = check_output(out, force)
-    paths = _split_files(source, annotations_dir)
+    paths = {split: annotation_file(source, annotations_dir, name) for split, name in SPLIT_FILES.items()}
     summary = ImportSummary(
         dataset="DiDeMo",
         protocol=f"paragraphs; train / val / test from {', '.join(SPLIT_FILES.values())}",

@@ -27,10 +27,10 @@ from typing import Any
 from vtr.data.importers.common import (
     Entry,
     ImportSummary,
+    annotation_file,
     check_output,
     check_video_id,
     clean_captions,
-    find_source_file,
     find_videos_folder,
     plural,
     write_dataset,
@@ -123,16 +123,6 @@ def read_clips(path: str | Path) -> LsmdcClips:
     return clips
 
 
-def _split_file(source: Path, folder: str | Path | None, names: tuple[str, ...]) -> Path:
-    """The first of ``names`` found (in ``folder`` if given, else under ``source``)."""
-    for name in names:
-        path = Path(folder) / name if folder is not None else find_source_file(source, name)
-        if path is not None and path.is_file():
-            return path
-    where = folder if folder is not None else f"{source} or two folders below it"
-    raise DataFormatError(f"no {' or '.join(names)} in {where}; name its folder with --annotations-dir")
-
-
 def import_lsmdc(
     source: str | Path,
     out: str | Path | None = None,
@@ -165,7 +155,7 @@ def import_lsmdc(
         raise DataFormatError(f"LSMDC folder {source} does not exist or is not a folder")
     out = Path(out) if out is not None else source
     annotations = check_output(out, force)
-    paths = {split: _split_file(source, annotations_dir, names) for split, names in SPLIT_FILES.items()}
+    paths = {split: annotation_file(source, annotations_dir, *names) for split, names in SPLIT_FILES.items()}
     summary = ImportSummary(
         dataset="LSMDC",
         protocol=f"train {paths['train'].name}, val {paths['val'].name}, test the clips of {paths['test'].name}",
