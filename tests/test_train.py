@@ -12,7 +12,7 @@ from tiny_configs import TINY_MODEL
 from vtr.cli import main
 from vtr.config import load_config
 from vtr.data import read_annotations
-from vtr.errors import CheckpointError
+from vtr.errors import CheckpointError, ConfigError
 from vtr.evaluate.runner import encode_split, evaluate_split
 from vtr.train.ablation import ablation_table, variant_config
 from vtr.train.runlog import read_log
@@ -254,3 +254,22 @@ def test_ablate_cli_writes_records_and_resumes(tiny_data, tmp_path, capsys):
     capsys.readouterr()
     assert main(args) == 0  # a second call reuses the finished runs
     assert capsys.readouterr().out.count("done earlier") == 2
+
+
+def test_hard_negative_batches_from_an_epoch_on(two_epoch_run, tiny_data, tmp_path):
+    """data.hard_negatives_from_epoch: random batches first, then batches of whole hard-negative groups."""
+    from vtr.train import fit
+
+    out = tmp_path / "switched"
+    fit(tiny_config(tiny_data, "data.hard_negatives_from_epoch=1"), out, progress=False, echo=lambda line: None)
+    kinds = [r["batch_sampler"] for r in read_log(out / "log.jsonl") if r["event"] == "epoch"]
+    assert kinds == ["random", "hard_negatives"]
+    straight = [r for r in read_log(two_epoch_run / "log.jsonl") if r["event"] == "epoch"]
+    switched = [r for r in read_log(out / "log.jsonl") if r["event"] == "epoch"]
+    assert switched[0]["train"] == straight[0]["train"]  # the same first epoch
+    assert switched[1]["train"] != straight[1]["train"]  # other batches in the second
+    with pytest.raises(ConfigError, match="hard_negatives_from_epoch"):
+        fit(tiny_config(tiny_data, "data.hard_negatives_from_epoch=-1"), tmp_path / "bad", progress=False)
+    with pytest.raises(ConfigError, match="data.batch_sampler 'hard'; choose one of random, hard_negatives"):
+        fit(tiny_config(tiny_data, "data.batch_sampler=hard"), tmp_path / "bad", progress=False)
+    assert not (tmp_path / "bad").exists()  # refused before anything was written

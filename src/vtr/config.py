@@ -101,6 +101,7 @@ class DataConfig:
     test_split: str = "test"
     keyframes: bool = False
     batch_sampler: str = "random"  # or "hard_negatives": keep the clips named in meta.hard_negatives in one batch
+    hard_negatives_from_epoch: int | None = None  # from this epoch (0-based, as milestones) on: hard_negatives
     num_workers: int = 0
     decoded_cache: bool = False  # keep short clips decoded on disk (vtr.data.clip_cache): decode once, not each epoch
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)

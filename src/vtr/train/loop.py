@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler
 from tqdm.auto import tqdm
 
-from vtr.config import RunConfig, save_config, to_dict
+from vtr.config import DataConfig, RunConfig, save_config, to_dict
 from vtr.data import TrainClipDataset, collate_clips, read_annotations
 from vtr.data.clip_cache import DecodedClipCache, cache_folder
 from vtr.data.sampling import BATCH_SAMPLERS, HardNegativeBatchSampler, hard_negative_groups
@@ -82,14 +82,27 @@ def build_optimizer(
     return torch.optim.AdamW(param_groups, lr=lr)
 
 
+def _check_sampler(data_cfg: DataConfig) -> None:
+    """Refuse an unknown ``data.batch_sampler`` or a negative ``data.hard_negatives_from_epoch`` before any work."""
+    if data_cfg.batch_sampler not in BATCH_SAMPLERS:
+        raise ConfigError(f"data.batch_sampler {data_cfg.batch_sampler!r}; choose one of {', '.join(BATCH_SAMPLERS)}")
+    switch = data_cfg.hard_negatives_from_epoch
+    if switch is not None and switch < 0:
+        raise ConfigError(f"data.hard_negatives_from_epoch must be an epoch (0 or more), got {switch}")
+
+
+def _sampler_kind(data_cfg: DataConfig, epoch: int) -> str:
+    """``data.batch_sampler``, or ``hard_negatives`` from epoch ``data.hard_negatives_from_epoch`` on."""
+    switch = data_cfg.hard_negatives_from_epoch
+    return "hard_negatives" if switch is not None and epoch >= switch else data_cfg.batch_sampler
+
+
 def _batch_sampler(dataset: TrainClipDataset, kind: str, batch_size: int, seed: int, epoch: int) -> Sampler[list[int]]:
     """The epoch's batches (incomplete last batch dropped: contrastive batches keep their size)."""
     if kind == "hard_negatives":
         sampler = HardNegativeBatchSampler(hard_negative_groups(dataset.item_records), batch_size, seed)
         sampler.set_epoch(epoch)
         return sampler
-    if kind != "random":
-        raise ConfigError(f"data.batch_sampler {kind!r}; choose one of {', '.join(BATCH_SAMPLERS)}")
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     return BatchSampler(RandomSampler(dataset, generator=generator), batch_size, drop_last=True)
 
@@ -142,6 +155,7 @@ def fit(
         raise CheckpointError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
 
     train_cfg, data_cfg = config.train, config.data
+    _check_sampler(data_cfg)
     processes = processes_from_environment()
     main = processes.is_main
     if not main:
@@ -210,7 +224,8 @@ def fit(
         try:
             for epoch in range(state.epoch, train_cfg.epochs):
                 dataset.set_epoch(epoch)
-                batches = _batch_sampler(dataset, data_cfg.batch_sampler, batch_size, train_cfg.seed, epoch)
+                sampler_kind = _sampler_kind(data_cfg, epoch)
+                batches = _batch_sampler(dataset, sampler_kind, batch_size, train_cfg.seed, epoch)
                 if processes.distributed:
                     batches = ShardedBatchSampler(batches, batch_size, processes)
                 loader = DataLoader(
@@ -245,6 +260,7 @@ def fit(
                         "epoch": epoch,
                         "step": state.step,
                         "seconds": round(time.perf_counter() - started, 2),
+                        "batch_sampler": sampler_kind,
                         "train": {k: float(np.mean(v)) for k, v in epoch_terms.items()},
                     }
                     record.update(
