@@ -406,15 +406,20 @@ def join_paragraph(sentences: Iterable[str]) -> tuple[str, int]:
     return " ".join(kept), dropped
 
 
-def read_json(path: str | Path) -> Any:
-    """The content of a JSON file; a DataFormatError naming the file if it cannot be read or parsed."""
+def read_text(path: str | Path) -> str:
+    """The text of a UTF-8 file (a byte-order mark dropped); a DataFormatError naming the file if it cannot be read."""
     path = Path(path)
     try:
-        with open(path, encoding="utf-8-sig") as handle:
-            return json.load(handle)
+        return path.read_text(encoding="utf-8-sig")
     except OSError as error:
         raise DataFormatError(f"cannot read {path}: {error.strerror or error}") from None
     except UnicodeDecodeError as error:
         raise DataFormatError(f"{path}: not UTF-8 ({error.reason} at byte {error.start})") from None
+
+
+def read_json(path: str | Path) -> Any:
+    """The content of a JSON file; a DataFormatError naming the file if it cannot be read or parsed."""
+    try:
+        return json.loads(read_text(path))
     except json.JSONDecodeError as error:
         raise DataFormatError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None

@@ -33,6 +33,7 @@ from vtr.data.importers.common import (
     clean_captions,
     find_videos_folder,
     plural,
+    read_text,
     write_dataset,
 )
 from vtr.errors import DataFormatError
@@ -90,12 +91,7 @@ def read_clips(path: str | Path) -> LsmdcClips:
             from the id), or a clip id cannot name a file; the message names the file and line.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as error:
-        raise DataFormatError(f"cannot read {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError as error:
-        raise DataFormatError(f"{path}: not UTF-8 ({error.reason} at byte {error.start})") from None
+    text = read_text(path)
     clips = LsmdcClips()
     raw: dict[str, list[str]] = {}
     for number, line in enumerate(text.splitlines(), start=1):

@@ -47,6 +47,7 @@ from vtr.data.importers.common import (
     holdout,
     plural,
     read_json,
+    read_text,
     write_dataset,
 )
 from vtr.errors import ConfigError, DataFormatError
@@ -144,12 +145,7 @@ def read_annotations_json(paths: Sequence[str | Path]) -> MsrvttAnnotations:
 
 def _read_csv(path: Path, required: Sequence[str]) -> list[tuple[int, dict[str, Any]]]:
     """The rows of a CSV file with a header, with their line numbers; the header must hold ``required``."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as error:
-        raise DataFormatError(f"cannot read {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError as error:
-        raise DataFormatError(f"{path}: not UTF-8 ({error.reason} at byte {error.start})") from None
+    text = read_text(path)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [name.strip() for name in reader.fieldnames or []]
     missing = [name for name in required if name not in header]

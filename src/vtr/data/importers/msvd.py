@@ -30,6 +30,7 @@ from vtr.data.importers.common import (
     find_source_file,
     find_videos_folder,
     plural,
+    read_text,
     write_dataset,
 )
 from vtr.data.importers.safe_pickle import load_plain_pickle
@@ -100,12 +101,7 @@ def read_descriptions(path: str | Path) -> tuple[dict[str, list[str]], int]:
 def read_id_list(path: str | Path) -> list[str]:
     """The video ids of a split list, one a line, each once, in file order."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except OSError as error:
-        raise DataFormatError(f"cannot read {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError as error:
-        raise DataFormatError(f"{path}: not UTF-8 ({error.reason} at byte {error.start})") from None
+    lines = read_text(path).splitlines()
     ids = [check_video_id(line, f"{path}:{n}") for n, line in enumerate(lines, start=1) if line.strip()]
     return list(dict.fromkeys(ids))
 
