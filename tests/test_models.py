@@ -121,10 +121,18 @@ def dual_model() -> Any:
     return build_model(tiny_config()).eval()
 
 
+# Params that make each head small, or complete (a vocabulary that training would build from the captions).
+HEAD_PARAMS: dict[str, dict[str, Any]] = {
+    "noun": {"depth": 1},
+    "verb": {"depth": 1},
+    "mcsan": {"vocabulary": {"entity": ["circle", "dog", "grass", "square"], "action": ["moves", "runs", "jumps"]}},
+}
+
+
 @pytest.mark.parametrize("head_name", list_heads())
 def test_every_head_forward_backward(head_name: str) -> None:
     torch.manual_seed(1)
-    params = {"depth": 1} if head_name in ("noun", "verb") else {}
+    params = HEAD_PARAMS.get(head_name, {})
     model = build_model(tiny_config([{"name": head_name, "weight": 0.5, "params": params}])).train()
     out = model(make_batch(model, CAPTIONS))
     loss = out[f"{head_name}_loss"]

@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "eval",
         help="evaluate a trained run (R@1/5/10, MdR, MnR)",
         description="Encode every video of the split once and every caption (each caption is a query), score by "
-        "cosine similarity of the global embeddings, and report text-to-video and video-to-text metrics.",
+        "cosine similarity of the retrieval embeddings, and report text-to-video and video-to-text metrics.",
     )
     parser.add_argument("run", help="a run folder written by vtr train")
     parser.add_argument("--data", help="the data set folder (default: the run's data.root)")

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(explanation.to_json(), indent=2))
         return 0
-    print(f"similarity {explanation.similarity:.4f} (cosine of the global embeddings)")
+    print(f"similarity {explanation.similarity:.4f} (what retrieval ranks by: the cosine of the retrieval embeddings)")
     for head in explanation.heads:
         words = ", ".join(head.words) or f"none: the text has no {head.part}"
         line = f"{head.head}: removed {words}"

@@ -123,7 +123,7 @@ class VtrRunEncoder:
         data = self.model.config.data
         self.model_spec = str(self.run_dir)
         self.model_id = f"vtr-run:{checkpoint}@{weights_hash(self.model)}"
-        self.dim = int(self.model.embed_dim)
+        self.dim = int(self.model.retrieval_dim)
         self.num_frames = int(data.num_frames)
         self.image_size = int(data.image_size)
         self.mean = tuple(float(v) for v in data.mean)

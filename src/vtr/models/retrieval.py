@@ -1,11 +1,15 @@
 """The retrieval model: a video tower and a text tower in a shared space, and the alignment heads that train them.
 
-Retrieval uses the global embeddings only (``encode_video`` / ``encode_text``, a dual encoder): the fine-grained
-heads shape the towers during training and cost nothing at query time.
+Retrieval is a dual encoder: one embedding per video and per text, compared by inner product. That embedding is the
+global one (``encode_video`` / ``encode_text``), joined by the embeddings a head adds for its own similarity level
+(``AlignmentHead.retrieval_video``), each scaled by the square root of its share of the weights, so that the inner
+product is the weighted mean of the level similarities. The fine-grained heads of the dual-alignment paper add none:
+they shape the towers during training and cost nothing at query time.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -153,9 +157,25 @@ class RetrievalModel(nn.Module):
         )
         return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
 
+    @property
+    def retrieval_dim(self) -> int:
+        """Dimension of the retrieval embeddings (``embed_texts`` / ``embed_videos``): ``embed_dim`` times one plus the
+        number of levels the heads add."""
+        return self.embed_dim * (1 + sum(head.retrieval_levels for head in self.heads.values()))
+
+    def retrieval_video_embedding(self, video: EncodedVideo) -> Tensor:
+        """The retrieval embedding [B, R] of encoded videos: the global one, joined by the heads' levels."""
+        extra = [item for head in self.heads.values() for item in head.retrieval_video(video)]
+        return _join_levels(video.pooled, extra)
+
+    def retrieval_text_embedding(self, text: EncodedText) -> Tensor:
+        """The retrieval embedding [B, R] of encoded texts (see :meth:`retrieval_video_embedding`)."""
+        extra = [item for head in self.heads.values() for item in head.retrieval_text(text)]
+        return _join_levels(text.pooled, extra)
+
     @torch.no_grad()
     def embed_texts(self, texts: Sequence[str], batch_size: int = 256) -> Tensor:
-        """Global embeddings [N, E] of ``texts`` (eval mode, no gradient), on the model's device."""
+        """Retrieval embeddings [N, R] of ``texts`` (eval mode, no gradient), on the model's device."""
         was_training = self.training
         self.eval()
         try:
@@ -163,22 +183,23 @@ class RetrievalModel(nn.Module):
             for start in range(0, len(texts), batch_size):
                 tokens = self.tokenize(texts[start : start + batch_size])
                 tokens = {k: v.to(self.device) for k, v in tokens.items()}
-                chunks.append(self.encode_text(tokens["input_ids"], tokens["attention_mask"]).pooled)
+                encoded = self.encode_text(tokens["input_ids"], tokens["attention_mask"])
+                chunks.append(self.retrieval_text_embedding(encoded))
             if not chunks:
-                return torch.zeros(0, self.embed_dim, device=self.device)
+                return torch.zeros(0, self.retrieval_dim, device=self.device)
             return torch.cat(chunks)
         finally:
             self.train(was_training)
 
     @torch.no_grad()
     def embed_videos(self, frames: Tensor, frame_mask: Tensor | None = None) -> Tensor:
-        """Global embeddings [B, E] of frames [B, T, 3, S, S] (eval mode, no gradient), on the model's device."""
+        """Retrieval embeddings [B, R] of frames [B, T, 3, S, S] (eval mode, no gradient), on the model's device."""
         was_training = self.training
         self.eval()
         try:
             frames = frames.to(self.device)
             frame_mask = None if frame_mask is None else frame_mask.to(self.device)
-            return self.encode_video(frames, frame_mask).pooled
+            return self.retrieval_video_embedding(self.encode_video(frames, frame_mask))
         finally:
             self.train(was_training)
 
@@ -242,3 +263,14 @@ class RetrievalModel(nn.Module):
     def head(self, name: str) -> AlignmentHead:
         """The head called ``name``."""
         return self.heads[name]
+
+
+def _join_levels(pooled: Tensor, extra: list[tuple[Tensor, float]]) -> Tensor:
+    """``pooled`` [B, E] alone, or joined with each extra level [B, E] (weight w), every part scaled by
+    sqrt(w / total weight) with weight 1 for ``pooled``: unit rows whose inner product is the weighted mean of the
+    level cosines."""
+    if not extra:
+        return pooled
+    total = 1.0 + sum(weight for _, weight in extra)
+    parts = [pooled * math.sqrt(1.0 / total)] + [level * math.sqrt(weight / total) for level, weight in extra]
+    return torch.cat(parts, dim=-1)

@@ -6,6 +6,7 @@ resumable state (``checkpoint.pt``) and ``log.jsonl`` with every step's loss ter
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
@@ -174,13 +175,18 @@ def fit(
             out.mkdir(parents=True, exist_ok=True)
 
         model = build_model(config).to(device)
+        parts_lookup = _parts_lookup(model, train_records, data_cfg.root, out, progress, processes)
+        prepared = _prepare_heads(config, train_records, parts_lookup)
+        if prepared is not config:  # a head completed its params from the captions (a vocabulary): build it so
+            config = prepared
+            seed_everything(train_cfg.seed)  # the same initial weights as a run given the completed config
+            model = build_model(config).to(device)
         if model.use_text_cache():
             echo("the text tower is frozen: its outputs are computed once per text and cached")
         if precision == "bf16":
             echo(f"training in bfloat16 autocast on {device} (train.precision: {train_cfg.precision})")
         if main:
             save_config(config, out / "config.yaml")
-        parts_lookup = _parts_lookup(model, train_records, data_cfg.root, out, progress, processes)
         clip_cache = DecodedClipCache(cache_folder(data_cfg.root, out, "decoded")) if data_cfg.decoded_cache else None
 
         dataset = TrainClipDataset(
@@ -365,6 +371,29 @@ def _parts_lookup(
     if lookup is None:
         lookup = CaptionPartsLookup.for_dataset(model, records, data_root, out, progress=False)
     return lookup
+
+
+def _prepare_heads(config: RunConfig, records: list[Any], parts_lookup: CaptionPartsLookup | None) -> RunConfig:
+    """``config`` with every head's params completed from the training captions (``AlignmentHead.prepare_params``);
+    the same object when no head changed anything."""
+    from vtr.models.registry import HEADS
+
+    if parts_lookup is None:
+        return config
+    heads, changed = [], False
+    parts = None
+    for spec in config.model.heads:
+        head_class = HEADS.get(spec.name)
+        params = spec.params
+        if head_class.needs_parts:
+            if parts is None:
+                parts = parts_lookup(sorted({caption for record in records for caption in record.captions}))
+            params = head_class.prepare_params(dict(spec.params), parts)
+        changed |= params != spec.params
+        heads.append(dataclasses.replace(spec, params=params))
+    if not changed:
+        return config
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, heads=heads))
 
 
 def _epoch_line(record: dict[str, Any], epochs: int) -> str:

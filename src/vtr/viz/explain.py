@@ -39,7 +39,8 @@ class Explanation:
     Attributes:
         video: the video file.
         caption: the caption.
-        similarity: cosine similarity of the global embeddings (what retrieval ranks by).
+        similarity: cosine similarity of the retrieval embeddings (what retrieval ranks by: the global embeddings,
+            joined by the levels of a head such as ``mcsan``).
         clip: the sampled frames (model input and display images, mask, timestamps).
         gradcam: Grad-CAM of ``similarity`` over the video tower's tokens (None for a tower that is not a
             TimeSformer).
@@ -118,7 +119,7 @@ def explain(
     pixels, mask = clip.pixels[None].to(device), clip.mask[None].to(device)  # [1, T, 3, S, S], [1, T]
     encoded = model.encode_video(pixels, mask)
     text = model.embed_texts([caption])  # [1, E]
-    similarity = float((encoded.pooled * text).sum())
+    similarity = float((model.retrieval_video_embedding(encoded) * text).sum())
     names = attention_heads(model)
     result = Explanation(video=str(video), caption=caption, similarity=similarity, clip=clip)
     notes = []
@@ -158,7 +159,7 @@ def plot_explanation(explanation: Explanation) -> Any:
     columns = num_frames + 1
     figure = new_figure(max(CELL * columns, 6.0), TITLE_HEIGHT + rows * (CELL + LABEL_HEIGHT))
     video_name = plain(Path(explanation.video).name, 60)
-    title = f"{plain(explanation.caption, 120)}\nglobal similarity {explanation.similarity:.3f}  |  {video_name}"
+    title = f"{plain(explanation.caption, 120)}\nsimilarity {explanation.similarity:.3f}  |  {video_name}"
     if explanation.note:
         title += f"\n{plain(explanation.note)}"
     figure.suptitle(title, fontsize="medium")

@@ -27,11 +27,11 @@ SIGNIFICANT_DIGITS = 6  # of each raw map value in the JSON: maps are small numb
 
 @dataclass
 class GradCam:
-    """Grad-CAM of the global similarity over the video tokens of one layer.
+    """Grad-CAM of the retrieval similarity over the video tokens of one layer.
 
     Attributes:
         layer: 0-based layer of the video tower whose output tokens the maps are over.
-        similarity: the score differentiated: the cosine of the global embeddings, as retrieval computes it.
+        similarity: the score differentiated: the cosine of the retrieval embeddings, as retrieval computes it.
         maps: float32 ``[T, g, g]``: ``ReLU(sum_c w_c A_c)`` of each frame's patch tokens, raw (not normalised);
             0 on padded frames.
     """
@@ -84,7 +84,7 @@ def grad_cam(model: Any, pixels: Tensor, mask: Tensor, text: Tensor, layer: int 
         model: a :class:`vtr.models.RetrievalModel` with a TimeSformer video tower.
         pixels: float ``[T, 3, S, S]``, the clip as the model takes it (:class:`vtr.viz.frames.Clip`).
         mask: bool ``[T]``, True for a real frame; at least one is.
-        text: the caption's global embedding ``[E]`` or ``[1, E]`` (L2-normalised, e.g. ``model.embed_texts``).
+        text: the caption's retrieval embedding ``[R]`` or ``[1, R]`` (``model.embed_texts``).
         layer: layer of the video tower, Python-indexed (-1: the last).
 
     Raises:
@@ -115,7 +115,8 @@ def grad_cam(model: Any, pixels: Tensor, mask: Tensor, text: Tensor, layer: int 
         model.eval()
         with torch.enable_grad():
             encoded = model.encode_video(pixels[None].to(device), mask[None].to(device))
-            score = (encoded.pooled[0].float() * text.reshape(-1).to(device).float()).sum()  # S, a scalar
+            video = model.retrieval_video_embedding(encoded)[0]  # [R]: the global embedding, and any head's levels
+            score = (video.float() * text.reshape(-1).to(device).float()).sum()  # S, a scalar
             (gradient,) = torch.autograd.grad(score, captured[0])  # [1, 1 + P*T, D]
     finally:
         handle.remove()

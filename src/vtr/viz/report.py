@@ -148,7 +148,7 @@ def _cases_table(content: ReportContent) -> str:
 def _explained_html(item: ExplainedQuery) -> str:
     parts = [
         f"<h3>&ldquo;{_e(item.caption)}&rdquo;</h3>",
-        f"<p>video {_e(item.video)}; global similarity {item.similarity:.3f}</p>",
+        f"<p>video {_e(item.video)}; similarity {item.similarity:.3f}</p>",
     ]
     if item.heads:
         rows = "".join(

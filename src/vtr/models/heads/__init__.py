@@ -1,6 +1,7 @@
 """Alignment heads: the training objectives of the retrieval model, one registry entry each.
 
-``global`` (L1), ``noun`` (L2) and ``verb`` (L3) of the dual-alignment paper; other methods add heads here.
+``global`` (L1), ``noun`` (L2) and ``verb`` (L3) of the dual-alignment paper; ``mcsan`` (entity and action levels
+with attribute prediction, MCSAN); other methods add heads here.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from vtr.models.heads.base import AlignmentHead, HeadContext, HeadInputs, Temperature, string_group_ids
 from vtr.models.heads.fine_grained import NounHead, VerbHead, WordAlignmentHead
 from vtr.models.heads.global_head import GlobalHead
+from vtr.models.heads.semantic_levels import SemanticLevelsHead
 
 __all__ = [
     "AlignmentHead",
@@ -15,6 +17,7 @@ __all__ = [
     "HeadContext",
     "HeadInputs",
     "NounHead",
+    "SemanticLevelsHead",
     "Temperature",
     "VerbHead",
     "WordAlignmentHead",

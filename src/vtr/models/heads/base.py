@@ -126,9 +126,33 @@ class AlignmentHead(nn.Module):
         self.context = context
         self.name = context.name
 
+    @classmethod
+    def prepare_params(cls, params: dict[str, Any], parts: Sequence[Any]) -> dict[str, Any]:
+        """The head's params completed from the training captions, before the model is built (e.g. a vocabulary).
+
+        The training loop calls this with the :class:`vtr.text.CaptionParts` of every training caption when the
+        head :attr:`needs_parts`, and saves what it returns in the run's config, so that a loaded or resumed run
+        builds the same head. Params that are already complete come back unchanged (the default).
+        """
+        return params
+
     def text_batch(self, captions: Sequence[str], parts: Sequence[Any] | None, tokenize: Tokenize) -> dict[str, Tensor]:
         """Extra batch tensors the head needs, keyed ``"<name>_..."``; none by default."""
         return {}
+
+    @property
+    def retrieval_levels(self) -> int:
+        """How many embeddings :meth:`retrieval_video` adds (0 by default)."""
+        return 0
+
+    def retrieval_video(self, video: EncodedVideo) -> list[tuple[Tensor, float]]:
+        """Embeddings [B, E] (unit rows) this head adds to the retrieval embedding of videos, each with its weight
+        in the similarity; none by default (the head only shapes the towers in training)."""
+        return []
+
+    def retrieval_text(self, text: EncodedText) -> list[tuple[Tensor, float]]:
+        """The text side of :meth:`retrieval_video`: as many embeddings, in the same order, with the same weights."""
+        return []
 
     def forward(self, inputs: HeadInputs) -> dict[str, Tensor]:
         raise NotImplementedError
