@@ -179,6 +179,24 @@ def test_video_pooling_is_mean_of_projected_valid_frames(dual_model: Any) -> Non
     assert encoded.token_mask[0].sum().item() == 1 + 3 * patches  # [CLS] + the patches of 3 real frames
 
 
+def test_max_patch_pooling_takes_each_channels_largest_patch(tmp_path: Any) -> None:
+    torch.manual_seed(5)
+    config = tiny_config([{"name": "global"}])
+    config.model.video.patch_pooling = "max"
+    model = build_model(config).eval()
+    frames = torch.randn(2, NUM_FRAMES, 3, IMAGE_SIZE, IMAGE_SIZE, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        encoded = model.encode_video(frames)
+    patches = encoded.tokens[:, 1:].unflatten(1, (NUM_FRAMES, -1))  # [B, T, P, D], frame-major
+    assert torch.equal(encoded.frame_features, patches.amax(dim=2))
+    assert not torch.allclose(encoded.frame_features, patches.mean(dim=2))
+    save_model(model, tmp_path, "best")
+    assert torch.equal(load_run(tmp_path).embed_videos(frames), model.embed_videos(frames))
+    config.model.video.patch_pooling = "median"
+    with pytest.raises(ConfigError, match="patch_pooling must be one of mean, max"):
+        build_model(config)
+
+
 def test_cls_pooling_projects_the_cls_token() -> None:
     model = build_model(tiny_config([{"name": "global"}], video_pooling="cls")).eval()
     batch = make_batch(model, CAPTIONS)

@@ -40,6 +40,7 @@ class VideoEncoderConfig:
     intermediate_size: int = 3072
     dropout: float = 0.0
     stem: str = "patch"  # patch (TimeSformer's linear patch embedding), conv or conv3d (vtr.models.conv_stem)
+    patch_pooling: str = "mean"  # a frame's feature from its patch tokens: "mean" (Sec. III.C.1) or "max"
 
 
 @dataclass

@@ -19,6 +19,10 @@ from vtr.models.conv_stem import check_stem, install_stem
 from vtr.models.outputs import VideoEncoderOutput
 from vtr.models.registry import register_video_encoder
 
+# How a frame's feature is made from its patch tokens: their mean (Sec. III.C.1), or their maximum per channel, which
+# keeps what a small object contributes to a few patches from being averaged away by the background.
+PATCH_POOLINGS = ("mean", "max")
+
 
 class VideoEncoder(nn.Module):
     """Base class of the video-encoder registry.
@@ -79,9 +83,14 @@ class TimesformerVideoEncoder(VideoEncoder):
         model: a ``transformers.TimesformerModel`` whose config has the run's ``num_frames`` and ``image_size``.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, patch_pooling: str = "mean") -> None:
         super().__init__()
+        if patch_pooling not in PATCH_POOLINGS:
+            raise ConfigError(
+                f"model.video.patch_pooling must be one of {', '.join(PATCH_POOLINGS)}, got {patch_pooling!r}"
+            )
         self.model = model
+        self.patch_pooling = patch_pooling
         cfg = model.config
         self.hidden_size = int(cfg.hidden_size)
         self.num_frames = int(cfg.num_frames)
@@ -105,7 +114,8 @@ class TimesformerVideoEncoder(VideoEncoder):
                     f"model.video.stem {video.stem!r} replaces the patch embedding: it is for a TimeSformer trained "
                     f"from scratch, not for pretrained weights ({video.pretrained})"
                 )
-            return cls(load_pretrained_timesformer(video.pretrained, data.num_frames, data.image_size, video.dropout))
+            pretrained = load_pretrained_timesformer(video.pretrained, data.num_frames, data.image_size, video.dropout)
+            return cls(pretrained, video.patch_pooling)
         if data.image_size % video.patch_size:
             raise ConfigError(
                 f"data.image_size {data.image_size} is not a multiple of model.video.patch_size {video.patch_size}"
@@ -129,13 +139,13 @@ class TimesformerVideoEncoder(VideoEncoder):
             attention_type="divided_space_time",
             vtr_stem=video.stem,
         )
-        return cls(_with_stem(TimesformerModel(hf_config)))
+        return cls(_with_stem(TimesformerModel(hf_config)), video.patch_pooling)
 
     @classmethod
     def from_tower_config(cls, config: RunConfig, tower_config: dict[str, Any]) -> TimesformerVideoEncoder:
         TimesformerConfig, TimesformerModel = _timesformer_classes()
         hf_config = TimesformerConfig.from_dict(tower_config)
-        return cls(_with_stem(TimesformerModel(hf_config)))
+        return cls(_with_stem(TimesformerModel(hf_config)), config.model.video.patch_pooling)
 
     def tower_config(self) -> dict[str, Any]:
         return self.model.config.to_dict()
@@ -153,7 +163,10 @@ class TimesformerVideoEncoder(VideoEncoder):
         cls_token = hidden[:, 0]  # [B, D]
         patches = hidden[:, 1:].unflatten(1, (self.patches_per_frame, num_frames))  # [B, P, T, D]
         patches = patches.transpose(1, 2)  # [B, T, P, D]
-        frame_features = patches.mean(dim=2)  # [B, T, D]
+        if self.patch_pooling == "max":
+            frame_features = patches.amax(dim=2)  # [B, T, D]
+        else:
+            frame_features = patches.mean(dim=2)  # [B, T, D]
         tokens = torch.cat([cls_token[:, None], patches.flatten(1, 2)], dim=1)  # [B, 1 + T*P, D], frame-major
         patch_mask = frame_mask.bool().repeat_interleave(self.patches_per_frame, dim=1)  # [B, T*P]
         token_mask = torch.cat([patch_mask.new_ones(batch, 1), patch_mask], dim=1)  # [B, 1 + T*P]
