@@ -216,6 +216,17 @@ def test_ablation_variants_keep_head_settings_and_set_the_seed(tiny_data):
     assert [h.name for h in config.model.heads] == ["global", "noun", "verb"]  # the input is not changed
 
 
+def test_ablation_variants_may_add_other_heads(tiny_data):
+    config = tiny_config(tiny_data)
+    with_mcsan = variant_config(config, "L1+L2+L3+mcsan", seed=0)
+    assert [h.name for h in with_mcsan.model.heads] == ["global", "noun", "verb", "mcsan"]
+    assert with_mcsan.model.heads[3].params == {}
+    with pytest.raises(ConfigError, match="unknown loss term or head 'L4'.*known: L1, L2, L3, .*hcmi"):
+        variant_config(config, "L1+L4", seed=0)
+    with pytest.raises(ConfigError, match="twice"):
+        variant_config(config, "L1+global", seed=0)
+
+
 def test_ablation_table_reports_mean_and_sample_std():
     def record(losses, seed, r1):
         row = {"R@1": r1, "R@5": 50.0, "R@10": 60.0, "MdR": 3.0, "MnR": 4.0}

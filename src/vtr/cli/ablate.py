@@ -19,7 +19,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", required=True, help="a YAML config file or a packaged config name")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per variant (default: 3)")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--variants", default="L1,L1+L2,L1+L3,L1+L2+L3", help="comma-separated loss combinations")
+    parser.add_argument(
+        "--variants",
+        default="L1,L1+L2,L1+L3,L1+L2+L3",
+        help="comma-separated combinations of loss terms (L1, L2, L3) and other head names (mcsan, hcmi), "
+        "e.g. L1+L2+L3,L1+L2+L3+mcsan",
+    )
     parser.add_argument("--split", default="test", help="split to evaluate (default: test)")
     add_overrides_argument(parser, "a config value")
     add_progress_argument(parser)

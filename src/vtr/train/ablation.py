@@ -1,4 +1,5 @@
-"""The loss ablation of the paper (Tables III and IV): L1, L1+L2, L1+L3, L1+L2+L3 on identical data, budget and seeds.
+"""The loss ablation of the paper (Tables III and IV): L1, L1+L2, L1+L3, L1+L2+L3 on identical data, budget and seeds
+(and variants with other heads of the registry, to compare methods).
 
 Each (variant, seed) is a full run in ``DIR/runs/``, evaluated on the test split with its best checkpoint. A
 finished run leaves ``test_metrics.json`` and is skipped when the ablation is started again, so an interrupted
@@ -26,15 +27,25 @@ TABLE_COLUMNS = ("R@1", "R@5", "R@10", "MdR", "MnR")
 
 
 def variant_config(config: RunConfig, variant: str, seed: int) -> RunConfig:
-    """``config`` with only the heads of ``variant`` (e.g. ``"L1+L3"``) and the given seed.
+    """``config`` with only the heads of ``variant`` and the given seed.
 
-    A head's settings (weight, params) come from ``config`` when it lists that head, else the defaults.
+    A variant joins loss terms of Eq. 7 (``"L1+L3"``) and names of other registered heads (``"L1+L2+L3+mcsan"``,
+    to compare methods of the family on the same budget). A head's settings (weight, params) come from ``config``
+    when it lists that head, else the defaults.
     """
+    from vtr.models.registry import HEADS
+
     names = []
     for term in variant.split("+"):
-        if term not in LOSS_HEADS:
-            raise ConfigError(f"unknown loss term {term!r} in variant {variant!r}; known: {', '.join(LOSS_HEADS)}")
-        names.append(LOSS_HEADS[term])
+        if term in LOSS_HEADS:
+            names.append(LOSS_HEADS[term])
+        elif term in HEADS.names():
+            names.append(term)
+        else:
+            known = ", ".join([*LOSS_HEADS, *(n for n in HEADS.names() if n not in LOSS_HEADS.values())])
+            raise ConfigError(f"unknown loss term or head {term!r} in variant {variant!r}; known: {known}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"variant {variant!r} names a head twice")
     configured = {head.name: head for head in config.model.heads}
     result = copy.deepcopy(config)
     result.model.heads = [copy.deepcopy(configured.get(name, HeadConfig(name))) for name in names]
