@@ -177,9 +177,9 @@ def fit(
         model = build_model(config).to(device)
         parts_lookup = _parts_lookup(model, train_records, data_cfg.root, out, progress, processes)
         prepared = _prepare_heads(config, train_records, parts_lookup)
-        if prepared is not config:  # a head completed its params from the captions (a vocabulary): build it so
+        if prepared is not config:  # a head completed its params from the captions (a vocabulary): build again
             config = prepared
-            seed_everything(train_cfg.seed)  # the same initial weights as a run given the completed config
+            seed_everything(train_cfg.seed)  # the same initial weights as a run given the completed config (tested)
             model = build_model(config).to(device)
         if model.use_text_cache():
             echo("the text tower is frozen: its outputs are computed once per text and cached")
