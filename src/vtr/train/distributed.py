@@ -15,6 +15,7 @@ import datetime
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -89,6 +90,23 @@ def barrier(processes: Processes) -> None:
         dist.barrier()
 
 
+class _ContiguousGradient(torch.autograd.Function):
+    """The identity, whose backward hands on its gradient made contiguous.
+
+    The backward of ``torch.distributed.nn.functional.all_gather`` on Gloo sends the incoming gradients through an
+    all-to-all as they are; a non-contiguous one (``einsum``'s gradient of a 3-d tensor, say) arrives scrambled, and
+    training silently differs from one process (found with the ``hcmi`` head; ``tests/test_distributed.py``).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.view_as(tensor)
+
+    @staticmethod
+    def backward(ctx: Any, gradient: torch.Tensor) -> torch.Tensor:
+        return gradient.contiguous()
+
+
 def all_gather_cat(tensor: torch.Tensor) -> torch.Tensor:
     """Concatenate ``tensor`` over processes along dim 0, in rank order; floating tensors keep their gradient.
 
@@ -97,7 +115,8 @@ def all_gather_cat(tensor: torch.Tensor) -> torch.Tensor:
     if tensor.is_floating_point():
         from torch.distributed.nn.functional import all_gather
 
-        return torch.cat(all_gather(tensor.contiguous()), dim=0)
+        pieces = all_gather(tensor.contiguous())
+        return torch.cat([_ContiguousGradient.apply(piece) for piece in pieces], dim=0)
     wide = tensor.to(torch.int64).contiguous()  # Gloo has no bool all-gather
     parts = [torch.empty_like(wide) for _ in range(dist.get_world_size())]
     dist.all_gather(parts, wide)

@@ -247,6 +247,9 @@ class SemanticLevelsHead(AlignmentHead):
             v, t = video_levels[level], text_levels[level]
             labels = inputs.batch[f"{self.name}_{level}_labels"].to(v.device)
             v_logits, t_logits = self.attributes[level](v), self.attributes[level](t)
+            if inputs.gather is not None:  # over the global batch, as one process would compute them
+                v_logits, t_logits = inputs.gather(v_logits), inputs.gather(t_logits)
+                labels = inputs.gather(labels)
             attribute = focal_binary_cross_entropy(v_logits, labels, self.gamma, self.alpha)
             attribute = attribute + focal_binary_cross_entropy(t_logits, labels, self.gamma, self.alpha)
             kl = attribute_kl(v_logits, t_logits)
