@@ -11,6 +11,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from vtr.errors import ConfigError
+from vtr.losses import POSITIVE_MODES, group_positives
 from vtr.models.outputs import EncodedText, EncodedVideo, TextEncoderOutput
 
 Tokenize = Callable[[list[str]], dict[str, Tensor]]
@@ -92,6 +94,34 @@ def string_group_ids(texts: Sequence[str]) -> Tensor:
         for t in texts
     ]
     return torch.tensor(ids, dtype=torch.long)
+
+
+def check_head_params(
+    context: HeadContext, levels: Sequence[str], known: Sequence[str], positive_mode: str, num_heads: int
+) -> tuple[str, ...]:
+    """Validate what the multi-level heads share: ``levels`` (a non-empty subset of ``known``, no repeats), the
+    positive mode, and ``num_heads`` dividing both towers' widths. Returns the levels as a tuple; ConfigError else."""
+    levels = tuple(levels)
+    if not levels or any(level not in known for level in levels) or len(set(levels)) != len(levels):
+        raise ConfigError(f"head {context.name}: levels {list(levels)}, choose among {', '.join(known)}")
+    if positive_mode not in POSITIVE_MODES:
+        raise ConfigError(f"head {context.name}: positive_mode {positive_mode!r}, choose {', '.join(POSITIVE_MODES)}")
+    for dim, tower in ((context.video_dim, "video"), (context.text_dim, "text")):
+        if dim % num_heads:
+            raise ConfigError(f"head {context.name}: num_heads {num_heads} does not divide the {tower} width {dim}")
+    return levels
+
+
+def batch_positives(inputs: HeadInputs, size: int, device: torch.device) -> Tensor:
+    """The positive matrix [size, size] of a (gathered) batch of ``size`` video-caption pairs: the diagonal, the
+    captions of the same video (``video_index``) and identical captions (``caption_group``)."""
+    positives = torch.eye(size, dtype=torch.bool, device=device)
+    for key in ("video_index", "caption_group"):
+        ids = inputs.batch.get(key)
+        if torch.is_tensor(ids):
+            ids = ids.to(device)
+            positives |= group_positives(inputs.gather(ids) if inputs.gather is not None else ids)
+    return positives
 
 
 def zero_loss(*modules_or_tensors: nn.Module | Tensor) -> Tensor:

@@ -31,8 +31,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vtr.errors import ConfigError
-from vtr.losses import POSITIVE_MODES, group_positives, multi_positive_info_nce
-from vtr.models.heads.base import AlignmentHead, HeadContext, HeadInputs, Temperature
+from vtr.losses import multi_positive_info_nce
+from vtr.models.heads.base import (
+    AlignmentHead,
+    HeadContext,
+    HeadInputs,
+    Temperature,
+    batch_positives,
+    check_head_params,
+)
 from vtr.models.registry import register_head
 
 LEVELS = ("frame_word", "clip_phrase")
@@ -117,16 +124,7 @@ class HierarchicalHead(AlignmentHead):
         positive_mode: str = "each",
     ) -> None:
         super().__init__(context)
-        levels = tuple(levels)
-        if not levels or any(level not in LEVELS for level in levels) or len(set(levels)) != len(levels):
-            raise ConfigError(f"head {context.name}: levels {list(levels)}, choose among {', '.join(LEVELS)}")
-        if positive_mode not in POSITIVE_MODES:
-            raise ConfigError(
-                f"head {context.name}: positive_mode {positive_mode!r}, choose {', '.join(POSITIVE_MODES)}"
-            )
-        for dim, tower in ((context.video_dim, "video"), (context.text_dim, "text")):
-            if dim % num_heads:
-                raise ConfigError(f"head {context.name}: num_heads {num_heads} does not divide the {tower} width {dim}")
+        levels = check_head_params(context, levels, LEVELS, positive_mode, num_heads)
         if min(num_clips, num_phrases, max_words) < 1:
             raise ConfigError(f"head {context.name}: num_clips, num_phrases and max_words must be at least 1")
         self.levels, self.max_words, self.positive_mode = levels, max_words, positive_mode
@@ -181,7 +179,6 @@ class HierarchicalHead(AlignmentHead):
         return out
 
     def forward(self, inputs: HeadInputs) -> dict[str, Tensor]:
-        groups = {k: inputs.batch[k] for k in ("video_index", "caption_group") if torch.is_tensor(inputs.batch.get(k))}
         gather = inputs.gather
         out: dict[str, Any] = {}
         total = None
@@ -192,10 +189,7 @@ class HierarchicalHead(AlignmentHead):
             with torch.autocast(device_type=video.device.type, enabled=False):
                 sim = max_mean_similarity(video.float(), video_mask, text.float(), text_mask)  # [B_text, B_video]
                 logits = self.temperature() * sim
-                positives = torch.eye(sim.shape[0], dtype=torch.bool, device=sim.device)
-                for ids in groups.values():
-                    ids = gather(ids.to(sim.device)) if gather is not None else ids.to(sim.device)
-                    positives |= group_positives(ids)
+                positives = batch_positives(inputs, sim.shape[0], sim.device)
                 loss = (
                     multi_positive_info_nce(logits, positives, self.positive_mode)
                     + multi_positive_info_nce(logits.T, positives.T, self.positive_mode)

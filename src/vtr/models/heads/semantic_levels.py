@@ -36,14 +36,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vtr.errors import ConfigError
-from vtr.losses import (
-    POSITIVE_MODES,
-    attribute_kl,
-    contrastive_loss,
-    focal_binary_cross_entropy,
-    group_positives,
+from vtr.losses import attribute_kl, contrastive_loss, focal_binary_cross_entropy
+from vtr.models.heads.base import (
+    AlignmentHead,
+    HeadContext,
+    HeadInputs,
+    Temperature,
+    Tokenize,
+    batch_positives,
+    check_head_params,
+    zero_loss,
 )
-from vtr.models.heads.base import AlignmentHead, HeadContext, HeadInputs, Temperature, Tokenize, zero_loss
 from vtr.models.outputs import EncodedText, EncodedVideo
 from vtr.models.registry import register_head
 
@@ -128,17 +131,7 @@ class SemanticLevelsHead(AlignmentHead):
         positive_mode: str = "each",
     ) -> None:
         super().__init__(context)
-        levels = tuple(levels)
-        unknown = [level for level in levels if level not in LEVEL_PARTS]
-        if not levels or unknown or len(set(levels)) != len(levels):
-            raise ConfigError(f"head {context.name}: levels {list(levels)}, choose among {', '.join(LEVEL_PARTS)}")
-        if positive_mode not in POSITIVE_MODES:
-            raise ConfigError(
-                f"head {context.name}: positive_mode {positive_mode!r}, choose {', '.join(POSITIVE_MODES)}"
-            )
-        for dim, tower in ((context.video_dim, "video"), (context.text_dim, "text")):
-            if dim % num_heads:
-                raise ConfigError(f"head {context.name}: num_heads {num_heads} does not divide the {tower} width {dim}")
+        levels = check_head_params(context, levels, tuple(LEVEL_PARTS), positive_mode, num_heads)
         if retrieval_weight < 0:
             raise ConfigError(f"head {context.name}: retrieval_weight must be >= 0, got {retrieval_weight}")
         if vocabulary is not None:
@@ -240,7 +233,6 @@ class SemanticLevelsHead(AlignmentHead):
     def forward(self, inputs: HeadInputs) -> dict[str, Tensor]:
         video_levels = self._video_levels(inputs.video)
         text_levels = self._text_levels(inputs.text.tokens, inputs.text.token_mask)
-        groups = {k: inputs.batch[k] for k in ("video_index", "caption_group") if torch.is_tensor(inputs.batch.get(k))}
         out: dict[str, Tensor] = {}
         total = zero_loss(self)
         for level in self.levels:
@@ -253,7 +245,7 @@ class SemanticLevelsHead(AlignmentHead):
             attribute = focal_binary_cross_entropy(v_logits, labels, self.gamma, self.alpha)
             attribute = attribute + focal_binary_cross_entropy(t_logits, labels, self.gamma, self.alpha)
             kl = attribute_kl(v_logits, t_logits)
-            align = self._align(v, t, groups, inputs)
+            align = self._align(v, t, inputs)
             out[f"{level}_align"] = align.detach()
             out[f"{level}_attribute"] = attribute.detach()
             out[f"{level}_kl"] = kl.detach()
@@ -262,13 +254,9 @@ class SemanticLevelsHead(AlignmentHead):
         out["count"] = torch.tensor(float(inputs.video.tokens.shape[0]))
         return out
 
-    def _align(self, video: Tensor, text: Tensor, groups: dict[str, Tensor], inputs: HeadInputs) -> Tensor:
+    def _align(self, video: Tensor, text: Tensor, inputs: HeadInputs) -> Tensor:
         """InfoNCE between the level embeddings of the batch (the global head's positives: same video or caption)."""
         if inputs.gather is not None:
             video, text = inputs.gather(video), inputs.gather(text)
-            groups = {k: inputs.gather(g.to(video.device)) for k, g in groups.items()}
-        positives = torch.eye(video.shape[0], dtype=torch.bool, device=video.device)
-        for ids in groups.values():
-            positives |= group_positives(ids.to(video.device))
-        terms = contrastive_loss(video, text, self.temperature(), positives, mode=self.positive_mode)
-        return terms["loss"]
+        positives = batch_positives(inputs, video.shape[0], video.device)
+        return contrastive_loss(video, text, self.temperature(), positives, mode=self.positive_mode)["loss"]
