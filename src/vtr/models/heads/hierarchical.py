@@ -147,8 +147,9 @@ class HierarchicalHead(AlignmentHead):
             tokens = F.pad(tokens, (0, 0, 0, missing))
             mask = F.pad(mask, (0, missing), value=False)
         mask = mask.bool()
-        empty = ~mask.any(dim=1)  # a caption of [CLS] alone: let its first slot stand for it
-        mask[:, 0] |= empty
+        # A caption of [CLS] alone: its first slot stands for it. Not in place: the slice may be the text's own mask.
+        empty = ~mask.any(dim=1)
+        mask = torch.cat([mask[:, :1] | empty[:, None], mask[:, 1:]], dim=1)
         return tokens, mask
 
     def units(self, inputs: HeadInputs) -> dict[str, tuple[Tensor, Tensor, Tensor, Tensor]]:
