@@ -51,6 +51,7 @@ HEAD_SETS = {
     "paper": ("[{name: global}, {name: noun, params: {depth: 1, num_heads: 2}}]", ("global_loss", "noun_loss")),
     "mcsan": ("[{name: global}, {name: mcsan, params: {num_heads: 2}}]", ("global_loss", "mcsan_loss")),
     "hcmi": ("[{name: global}, {name: hcmi, params: {num_heads: 2}}]", ("global_loss", "hcmi_loss")),
+    "ucofia": ("[{name: global}, {name: ucofia, params: {num_patches: 8}}]", ("global_loss", "ucofia_loss")),
 }
 
 

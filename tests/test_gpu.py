@@ -31,11 +31,12 @@ OVERRIDES = [
     'data.val_split=""',
 ]
 
-# The paper's three heads, and the two other methods' heads (the same sets as the two-process test).
+# The paper's three heads, and the other methods' heads (the same sets as the two-process test).
 HEAD_SETS = {
     "paper": "[{name: global}, {name: noun, params: {depth: 1, num_heads: 2}}, {name: verb, params: {depth: 1}}]",
     "mcsan": "[{name: global}, {name: mcsan, params: {num_heads: 2}}]",
     "hcmi": "[{name: global}, {name: hcmi, params: {num_heads: 2}}]",
+    "ucofia": "[{name: global}, {name: ucofia, params: {num_patches: 8}}]",
 }
 
 

@@ -1,13 +1,15 @@
 """Alignment heads: the training objectives of the retrieval model, one registry entry each.
 
 ``global`` (L1), ``noun`` (L2) and ``verb`` (L3) of the dual-alignment paper; ``mcsan`` (entity and action levels
-with attribute prediction, MCSAN) and ``hcmi`` (frame-word and clip-phrase contrastive levels, HCMI); other methods
-add heads here.
+with attribute prediction, MCSAN) and ``hcmi`` (frame-word and clip-phrase contrastive levels, HCMI); ``ucofia``
+(frame-sentence and patch-word levels with interactive similarity aggregation, UCoFiA); other methods add heads
+here.
 """
 
 from __future__ import annotations
 
 from vtr.models.heads.base import AlignmentHead, HeadContext, HeadInputs, Temperature, string_group_ids
+from vtr.models.heads.coarse_to_fine import CoarseToFineHead
 from vtr.models.heads.fine_grained import NounHead, VerbHead, WordAlignmentHead
 from vtr.models.heads.global_head import GlobalHead
 from vtr.models.heads.hierarchical import HierarchicalHead
@@ -15,6 +17,7 @@ from vtr.models.heads.semantic_levels import SemanticLevelsHead
 
 __all__ = [
     "AlignmentHead",
+    "CoarseToFineHead",
     "GlobalHead",
     "HeadContext",
     "HeadInputs",

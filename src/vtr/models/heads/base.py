@@ -124,6 +124,21 @@ def batch_positives(inputs: HeadInputs, size: int, device: torch.device) -> Tens
     return positives
 
 
+def word_tokens(text: EncodedText, max_words: int) -> tuple[Tensor, Tensor]:
+    """A caption's word tokens [B, max_words, D_text] (the tower's tokens after the first, [CLS]; padded or cut to
+    ``max_words``, a fixed size so that they can be gathered across processes) and their mask bool [B, max_words].
+    A caption of [CLS] alone keeps its first slot, so that every row has a unit."""
+    tokens, mask = text.tokens[:, 1 : 1 + max_words], text.token_mask[:, 1 : 1 + max_words]
+    missing = max_words - tokens.shape[1]
+    if missing > 0:
+        tokens = torch.nn.functional.pad(tokens, (0, 0, 0, missing))
+        mask = torch.nn.functional.pad(mask, (0, missing), value=False)
+    mask = mask.bool()
+    # Not in place: the slice may be the text's own mask.
+    empty = ~mask.any(dim=1)
+    return tokens, torch.cat([mask[:, :1] | empty[:, None], mask[:, 1:]], dim=1)
+
+
 def zero_loss(*modules_or_tensors: nn.Module | Tensor) -> Tensor:
     """A zero that depends on the given parameters, so that backward and DDP still see them used."""
     total = None

@@ -39,6 +39,7 @@ from vtr.models.heads.base import (
     Temperature,
     batch_positives,
     check_head_params,
+    word_tokens,
 )
 from vtr.models.registry import register_head
 
@@ -139,19 +140,6 @@ class HierarchicalHead(AlignmentHead):
             min_temperature,
         )
 
-    def _words(self, inputs: HeadInputs) -> tuple[Tensor, Tensor]:
-        """Word tokens [B, max_words, Dt] (after [CLS]; padded or cut to ``max_words``) and their mask."""
-        tokens, mask = inputs.text.tokens[:, 1 : 1 + self.max_words], inputs.text.token_mask[:, 1 : 1 + self.max_words]
-        missing = self.max_words - tokens.shape[1]
-        if missing > 0:
-            tokens = F.pad(tokens, (0, 0, 0, missing))
-            mask = F.pad(mask, (0, missing), value=False)
-        mask = mask.bool()
-        # A caption of [CLS] alone: its first slot stands for it. Not in place: the slice may be the text's own mask.
-        empty = ~mask.any(dim=1)
-        mask = torch.cat([mask[:, :1] | empty[:, None], mask[:, 1:]], dim=1)
-        return tokens, mask
-
     def units(self, inputs: HeadInputs) -> dict[str, tuple[Tensor, Tensor, Tensor, Tensor]]:
         """Per level: video units [B, n, E] and mask, text units [B, m, E] and mask (unit rows)."""
         video = inputs.video
@@ -159,7 +147,7 @@ class HierarchicalHead(AlignmentHead):
         frame_mask = (
             video.frame_mask.bool() if video.frame_mask is not None else frames.new_ones(frames.shape[:2]).bool()
         )
-        words, word_mask = self._words(inputs)
+        words, word_mask = word_tokens(inputs.text, self.max_words)
         out = {}
         if "frame_word" in self.levels:
             out["frame_word"] = (
