@@ -62,7 +62,7 @@ class InteractiveAggregation(nn.Module):
         hidden: width of the MLP's hidden layer.
     """
 
-    def __init__(self, hidden: int = 8) -> None:
+    def __init__(self, hidden: int = 4) -> None:
         super().__init__()
         self.mlp = nn.Sequential(nn.Linear(3, hidden), nn.GELU(), nn.Linear(hidden, 1))
         nn.init.zeros_(self.mlp[2].weight)
@@ -74,9 +74,20 @@ class InteractiveAggregation(nn.Module):
         weights = mask.to(sim.dtype)
         mean = (sim * weights).sum(-1, keepdim=True) / weights.sum(-1, keepdim=True).clamp(min=1)
         peak = sim.masked_fill(~mask, torch.finfo(sim.dtype).min).amax(-1, keepdim=True)
-        features = torch.stack([sim, sim - mean, (sim - peak).masked_fill(~mask, 0.0)], dim=-1)
-        logits = self.mlp(features).squeeze(-1).masked_fill(~mask, torch.finfo(sim.dtype).min)
+        # The first layer on (s, s - mean, s - peak), written out: no [..., n, 3] tensor is made.
+        first, second = self.mlp[0], self.mlp[2]
+        w = first.weight  # [hidden, 3]
+        hidden = sim[..., None] * w.sum(1) + (first.bias - mean[..., None] * w[:, 1] - peak[..., None] * w[:, 2])
+        logits = second(self.mlp[1](hidden)).squeeze(-1).masked_fill(~mask, torch.finfo(sim.dtype).min)
         return (logits.softmax(dim=-1) * weights * sim).sum(-1)
+
+
+def drop_empty_slots(units: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """``units`` [N, m, E] and ``mask`` [N, m] without the trailing slots that no row fills (the padding of
+    fixed-size word slots: the aggregation's cost grows with m)."""
+    filled = mask.any(dim=0).nonzero()
+    keep = int(filled.max()) + 1 if filled.numel() else 1
+    return units[:, :keep], mask[:, :keep]
 
 
 def select_patches(tokens: Tensor, mask: Tensor, scores: Tensor, count: int) -> tuple[Tensor, Tensor]:
@@ -124,7 +135,7 @@ class CoarseToFineHead(AlignmentHead):
         levels: tuple[str, ...] | list[str] = LEVELS,
         num_patches: int = 16,
         max_words: int = 32,
-        isa_hidden: int = 8,
+        isa_hidden: int = 4,
         temperature: float | None = None,
         learn_temperature: bool | None = None,
         min_temperature: float = 0.01,
@@ -208,6 +219,7 @@ class CoarseToFineHead(AlignmentHead):
             if gather is not None:
                 video, text = gather(video), gather(text)
                 video_mask, text_mask = gather(video_mask), gather(text_mask)
+            text, text_mask = drop_empty_slots(text, text_mask)  # the same on every process: after the gather
             with torch.autocast(device_type=video.device.type, enabled=False):
                 sim = self.level_similarity(level, video.float(), video_mask, text.float(), text_mask)
                 logits = self.temperature() * sim
