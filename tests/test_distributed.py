@@ -52,6 +52,7 @@ HEAD_SETS = {
     "mcsan": ("[{name: global}, {name: mcsan, params: {num_heads: 2}}]", ("global_loss", "mcsan_loss")),
     "hcmi": ("[{name: global}, {name: hcmi, params: {num_heads: 2}}]", ("global_loss", "hcmi_loss")),
     "ucofia": ("[{name: global}, {name: ucofia, params: {num_patches: 8}}]", ("global_loss", "ucofia_loss")),
+    "fcanet": ("[{name: global}, {name: fcanet}]", ("global_loss", "fcanet_loss")),
 }
 
 

@@ -37,6 +37,7 @@ HEAD_SETS = {
     "mcsan": "[{name: global}, {name: mcsan, params: {num_heads: 2}}]",
     "hcmi": "[{name: global}, {name: hcmi, params: {num_heads: 2}}]",
     "ucofia": "[{name: global}, {name: ucofia, params: {num_patches: 8}}]",
+    "fcanet": "[{name: global}, {name: fcanet}]",
 }
 
 

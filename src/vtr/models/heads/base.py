@@ -139,6 +139,14 @@ def word_tokens(text: EncodedText, max_words: int) -> tuple[Tensor, Tensor]:
     return tokens, torch.cat([mask[:, :1] | empty[:, None], mask[:, 1:]], dim=1)
 
 
+def drop_empty_slots(units: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """``units`` [N, m, E] and ``mask`` [N, m] without the trailing slots that no row fills (the padding
+    of fixed-size word slots, which costs time in every pairwise step)."""
+    filled = mask.any(dim=0).nonzero()
+    keep = int(filled.max()) + 1 if filled.numel() else 1
+    return units[:, :keep], mask[:, :keep]
+
+
 def zero_loss(*modules_or_tensors: nn.Module | Tensor) -> Tensor:
     """A zero that depends on the given parameters, so that backward and DDP still see them used."""
     total = None

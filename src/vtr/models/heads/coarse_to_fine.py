@@ -47,6 +47,7 @@ from vtr.models.heads.base import (
     Temperature,
     batch_positives,
     check_head_params,
+    drop_empty_slots,
     word_tokens,
 )
 from vtr.models.registry import register_head
@@ -80,14 +81,6 @@ class InteractiveAggregation(nn.Module):
         hidden = sim[..., None] * w.sum(1) + (first.bias - mean[..., None] * w[:, 1] - peak[..., None] * w[:, 2])
         logits = second(self.mlp[1](hidden)).squeeze(-1).masked_fill(~mask, torch.finfo(sim.dtype).min)
         return (logits.softmax(dim=-1) * weights * sim).sum(-1)
-
-
-def drop_empty_slots(units: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-    """``units`` [N, m, E] and ``mask`` [N, m] without the trailing slots that no row fills (the padding of
-    fixed-size word slots: the aggregation's cost grows with m)."""
-    filled = mask.any(dim=0).nonzero()
-    keep = int(filled.max()) + 1 if filled.numel() else 1
-    return units[:, :keep], mask[:, :keep]
 
 
 def select_patches(tokens: Tensor, mask: Tensor, scores: Tensor, count: int) -> tuple[Tensor, Tensor]:

@@ -54,7 +54,12 @@ def max_mean_similarity(video: Tensor, video_mask: Tensor, text: Tensor, text_ma
         video: [Nv, n, E] unit rows; video_mask: bool [Nv, n] (True = a real unit; at least one per row).
         text: [Nt, m, E] unit rows; text_mask: bool [Nt, m].
     """
-    sim = torch.einsum("tme,vne->tvmn", text, video)  # [Nt, Nv, m, n]
+    return max_mean_of_pairs(torch.einsum("tme,vne->tvmn", text, video), video_mask, text_mask)
+
+
+def max_mean_of_pairs(sim: Tensor, video_mask: Tensor, text_mask: Tensor) -> Tensor:
+    """The max-mean aggregation of :func:`max_mean_similarity` from the unit similarities ``sim`` [Nt, Nv, m, n]
+    of every caption-video pair (text unit i, video unit j); masks bool [Nv, n] and [Nt, m]."""
     fill = torch.finfo(sim.dtype).min
     sim = sim.masked_fill(~video_mask[None, :, None, :], fill)
     best_video = sim.amax(dim=3)  # [Nt, Nv, m]: each text unit's best video unit
