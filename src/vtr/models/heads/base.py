@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from vtr.errors import ConfigError
-from vtr.losses import POSITIVE_MODES, group_positives
+from vtr.losses import POSITIVE_MODES, group_positives, multi_positive_info_nce
 from vtr.models.outputs import EncodedText, EncodedVideo, TextEncoderOutput
 
 Tokenize = Callable[[list[str]], dict[str, Tensor]]
@@ -80,6 +80,17 @@ class Temperature(nn.Module):
         else:
             self.register_buffer("log_scale", log_scale, persistent=False)
 
+    @classmethod
+    def for_head(
+        cls, context: HeadContext, temperature: float | None, learnable: bool | None, minimum: float
+    ) -> Temperature:
+        """A head's temperature: its own ``temperature`` and ``learnable`` where given, else the model's."""
+        return cls(
+            context.temperature if temperature is None else temperature,
+            context.learn_temperature if learnable is None else learnable,
+            minimum,
+        )
+
     def forward(self) -> Tensor:
         """1 / tau, the factor applied to cosine similarities."""
         return self.log_scale.clamp(max=self.max_log_scale).exp()
@@ -124,6 +135,16 @@ def batch_positives(inputs: HeadInputs, size: int, device: torch.device) -> Tens
     return positives
 
 
+def frame_units(video: EncodedVideo) -> tuple[Tensor, Tensor]:
+    """The per-frame features [B, T, D_video] of a batch of videos and their mask bool [B, T] (all real when the
+    tower gives none)."""
+    frames = video.frame_features
+    if frames is None:
+        raise ValueError("this head needs per-frame features, and the video tower gives none")
+    mask = video.frame_mask.bool() if video.frame_mask is not None else frames.new_ones(frames.shape[:2]).bool()
+    return frames, mask
+
+
 def word_tokens(text: EncodedText, max_words: int) -> tuple[Tensor, Tensor]:
     """A caption's word tokens [B, max_words, D_text] (the tower's tokens after the first, [CLS]; padded or cut to
     ``max_words``, a fixed size so that they can be gathered across processes) and their mask bool [B, max_words].
@@ -145,6 +166,13 @@ def drop_empty_slots(units: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     filled = mask.any(dim=0).nonzero()
     keep = int(filled.max()) + 1 if filled.numel() else 1
     return units[:, :keep], mask[:, :keep]
+
+
+def symmetric_info_nce(similarity: Tensor, scale: Tensor, positives: Tensor, mode: str) -> Tensor:
+    """InfoNCE of a caption-video similarity matrix [N_text, N_video] times ``scale`` (1 / tau), over its rows and
+    over its columns, averaged; ``positives`` bool of the same shape."""
+    logits = scale * similarity
+    return (multi_positive_info_nce(logits, positives, mode) + multi_positive_info_nce(logits.T, positives.T, mode)) / 2
 
 
 def zero_loss(*modules_or_tensors: nn.Module | Tensor) -> Tensor:

@@ -39,7 +39,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vtr.errors import ConfigError
-from vtr.losses import multi_positive_info_nce
 from vtr.models.heads.base import (
     AlignmentHead,
     HeadContext,
@@ -48,6 +47,8 @@ from vtr.models.heads.base import (
     batch_positives,
     check_head_params,
     drop_empty_slots,
+    frame_units,
+    symmetric_info_nce,
     word_tokens,
 )
 from vtr.models.registry import register_head
@@ -153,11 +154,7 @@ class CoarseToFineHead(AlignmentHead):
             self.over_words = InteractiveAggregation(isa_hidden)
             self.patch_over_words = InteractiveAggregation(isa_hidden)
             self.patch_over_patches = InteractiveAggregation(isa_hidden)
-        self.temperature = Temperature(
-            context.temperature if temperature is None else temperature,
-            context.learn_temperature if learn_temperature is None else learn_temperature,
-            min_temperature,
-        )
+        self.temperature = Temperature.for_head(context, temperature, learn_temperature, min_temperature)
 
     def units(self, inputs: HeadInputs) -> dict[str, tuple[Tensor, Tensor, Tensor, Tensor]]:
         """Per level: video units [B, n, E] and mask, text units [B, m, E] and mask (unit rows); the sentence is
@@ -165,10 +162,7 @@ class CoarseToFineHead(AlignmentHead):
         video, text = inputs.video, inputs.text
         out = {}
         if "frame_sentence" in self.levels:
-            frames = video.frame_features  # [B, T, Dv]
-            frame_mask = (
-                video.frame_mask.bool() if video.frame_mask is not None else frames.new_ones(frames.shape[:2]).bool()
-            )
+            frames, frame_mask = frame_units(video)  # [B, T, Dv], [B, T]
             sentence = text.pooled[:, None, :]
             out["frame_sentence"] = (
                 F.normalize(self.frame_proj(frames), dim=-1),
@@ -215,12 +209,8 @@ class CoarseToFineHead(AlignmentHead):
             text, text_mask = drop_empty_slots(text, text_mask)  # the same on every process: after the gather
             with torch.autocast(device_type=video.device.type, enabled=False):
                 sim = self.level_similarity(level, video.float(), video_mask, text.float(), text_mask)
-                logits = self.temperature() * sim
                 positives = batch_positives(inputs, sim.shape[0], sim.device)
-                loss = (
-                    multi_positive_info_nce(logits, positives, self.positive_mode)
-                    + multi_positive_info_nce(logits.T, positives.T, self.positive_mode)
-                ) / 2
+                loss = symmetric_info_nce(sim, self.temperature(), positives, self.positive_mode)
             out[f"{level}_loss"] = loss.detach()
             total = loss if total is None else total + loss
         out["loss"] = total

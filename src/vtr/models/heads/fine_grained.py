@@ -108,11 +108,7 @@ class WordAlignmentHead(AlignmentHead):
         )
         self.video_side_proj = nn.Linear(width, context.embed_dim)  # x_n -> common space
         self.text_side_proj = nn.Linear(context.text_dim, context.embed_dim)  # y_n -> common space
-        self.temperature = Temperature(
-            context.temperature if temperature is None else temperature,
-            context.learn_temperature if learn_temperature is None else learn_temperature,
-            min_temperature,
-        )
+        self.temperature = Temperature.for_head(context, temperature, learn_temperature, min_temperature)
 
     # CaptionParts field names for this part of speech.
     def _fields(self) -> tuple[str, str, str]:

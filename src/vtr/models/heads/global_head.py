@@ -44,11 +44,7 @@ class GlobalHead(AlignmentHead):
             raise ConfigError(
                 f"head {context.name}: positive_mode {positive_mode!r}, choose {', '.join(POSITIVE_MODES)}"
             )
-        self.temperature = Temperature(
-            context.temperature if temperature is None else temperature,
-            context.learn_temperature if learn_temperature is None else learn_temperature,
-            min_temperature,
-        )
+        self.temperature = Temperature.for_head(context, temperature, learn_temperature, min_temperature)
         self.symmetric = symmetric
         self.positive_mode = positive_mode
 

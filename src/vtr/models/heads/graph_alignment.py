@@ -38,7 +38,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vtr.errors import ConfigError
-from vtr.losses import multi_positive_info_nce
 from vtr.models.heads.base import (
     AlignmentHead,
     HeadContext,
@@ -47,6 +46,8 @@ from vtr.models.heads.base import (
     batch_positives,
     check_head_params,
     drop_empty_slots,
+    frame_units,
+    symmetric_info_nce,
     word_tokens,
 )
 from vtr.models.heads.hierarchical import max_mean_of_pairs
@@ -168,19 +169,12 @@ class GraphAlignmentHead(AlignmentHead):
         self.segment_proj = nn.Linear(context.video_dim, embed)
         self.phrase_proj = nn.Linear(context.text_dim, embed)
         self.graph = PairGraphEncoder(embed)
-        self.temperature = Temperature(
-            context.temperature if temperature is None else temperature,
-            context.learn_temperature if learn_temperature is None else learn_temperature,
-            min_temperature,
-        )
+        self.temperature = Temperature.for_head(context, temperature, learn_temperature, min_temperature)
 
     def units(self, inputs: HeadInputs) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Segments [B, n, E] and their mask, phrases [B, m, E] and their mask (unit rows)."""
         video = inputs.video
-        frames = video.frame_features  # [B, T, Dv]
-        frame_mask = (
-            video.frame_mask.bool() if video.frame_mask is not None else frames.new_ones(frames.shape[:2]).bool()
-        )
+        frames, frame_mask = frame_units(video)  # [B, T, Dv], [B, T]
         seg, seg_mask = segments(frames, frame_mask, self.num_segments)
         words, word_mask = word_tokens(inputs.text, self.max_words)
         phr, phr_mask = window_means(words, word_mask, self.phrase_length, self.phrase_stride)
@@ -211,10 +205,7 @@ class GraphAlignmentHead(AlignmentHead):
             similarity, links, targets = self.pair_scores(seg.float(), seg_mask, phr.float(), phr_mask)
             scale = self.temperature()
             positives = batch_positives(inputs, similarity.shape[0], similarity.device)
-            align = (
-                multi_positive_info_nce(scale * similarity, positives, self.positive_mode)
-                + multi_positive_info_nce(scale * similarity.T, positives.T, self.positive_mode)
-            ) / 2
+            align = symmetric_info_nce(similarity, scale, positives, self.positive_mode)
             logits = scale * links[targets]  # one slot per real phrase of every pair
             labels = positives[:, :, None, None].expand_as(targets)[targets].to(logits.dtype)
             bce = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")

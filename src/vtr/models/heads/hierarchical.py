@@ -31,7 +31,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vtr.errors import ConfigError
-from vtr.losses import multi_positive_info_nce
 from vtr.models.heads.base import (
     AlignmentHead,
     HeadContext,
@@ -39,6 +38,8 @@ from vtr.models.heads.base import (
     Temperature,
     batch_positives,
     check_head_params,
+    frame_units,
+    symmetric_info_nce,
     word_tokens,
 )
 from vtr.models.registry import register_head
@@ -139,19 +140,12 @@ class HierarchicalHead(AlignmentHead):
         self.word_proj = nn.Linear(context.text_dim, embed)
         self.clips = SoftClusters(context.video_dim, num_clips, num_heads) if "clip_phrase" in levels else None
         self.phrases = SoftClusters(context.text_dim, num_phrases, num_heads) if "clip_phrase" in levels else None
-        self.temperature = Temperature(
-            context.temperature if temperature is None else temperature,
-            context.learn_temperature if learn_temperature is None else learn_temperature,
-            min_temperature,
-        )
+        self.temperature = Temperature.for_head(context, temperature, learn_temperature, min_temperature)
 
     def units(self, inputs: HeadInputs) -> dict[str, tuple[Tensor, Tensor, Tensor, Tensor]]:
         """Per level: video units [B, n, E] and mask, text units [B, m, E] and mask (unit rows)."""
         video = inputs.video
-        frames = video.frame_features  # [B, T, Dv]
-        frame_mask = (
-            video.frame_mask.bool() if video.frame_mask is not None else frames.new_ones(frames.shape[:2]).bool()
-        )
+        frames, frame_mask = frame_units(video)  # [B, T, Dv], [B, T]
         words, word_mask = word_tokens(inputs.text, self.max_words)
         out = {}
         if "frame_word" in self.levels:
@@ -182,12 +176,8 @@ class HierarchicalHead(AlignmentHead):
                 video_mask, text_mask = gather(video_mask), gather(text_mask)
             with torch.autocast(device_type=video.device.type, enabled=False):
                 sim = max_mean_similarity(video.float(), video_mask, text.float(), text_mask)  # [B_text, B_video]
-                logits = self.temperature() * sim
                 positives = batch_positives(inputs, sim.shape[0], sim.device)
-                loss = (
-                    multi_positive_info_nce(logits, positives, self.positive_mode)
-                    + multi_positive_info_nce(logits.T, positives.T, self.positive_mode)
-                ) / 2
+                loss = symmetric_info_nce(sim, self.temperature(), positives, self.positive_mode)
             out[f"{level}_loss"] = loss.detach()
             total = loss if total is None else total + loss
         out["loss"] = total

@@ -157,11 +157,7 @@ class SemanticLevelsHead(AlignmentHead):
         self.attributes = nn.ModuleDict(
             {level: nn.Linear(embed, len(words)) for level, words in (self.vocabulary or {}).items()}
         )
-        self.temperature = Temperature(
-            context.temperature if temperature is None else temperature,
-            context.learn_temperature if learn_temperature is None else learn_temperature,
-            min_temperature,
-        )
+        self.temperature = Temperature.for_head(context, temperature, learn_temperature, min_temperature)
 
     @classmethod
     def prepare_params(cls, params: dict[str, Any], parts: Sequence[Any]) -> dict[str, Any]:
