@@ -38,6 +38,7 @@ from vtr.models.heads.base import (
     Temperature,
     batch_positives,
     check_head_params,
+    drop_empty_slots,
     frame_units,
     symmetric_info_nce,
     word_tokens,
@@ -174,6 +175,7 @@ class HierarchicalHead(AlignmentHead):
             if gather is not None:
                 video, text = gather(video), gather(text)
                 video_mask, text_mask = gather(video_mask), gather(text_mask)
+            text, text_mask = drop_empty_slots(text, text_mask)  # the same on every process: after the gather
             with torch.autocast(device_type=video.device.type, enabled=False):
                 sim = max_mean_similarity(video.float(), video_mask, text.float(), text_mask)  # [B_text, B_video]
                 positives = batch_positives(inputs, sim.shape[0], sim.device)
