@@ -1,7 +1,8 @@
 """Evaluate a retrieval model on a data set split: encode every video once and every caption, then score.
 
 Similarity comes from the global (pooled) embeddings only, as at search time; the fine-grained heads shape the
-encoders in training and cost nothing here. Post-processed metrics (:mod:`vtr.evaluate.postprocess`) are added
+encoders in training and cost nothing here, unless asked to re-rank each query's best videos
+(:mod:`vtr.evaluate.rerank`). Post-processed metrics (:mod:`vtr.evaluate.postprocess`) are added
 in a separate ``"postprocessed"`` section when asked for; the plain metrics never change.
 """
 
@@ -21,6 +22,7 @@ from vtr.data import EvalVideoDataset, VideoRecord, collate_clips, eval_queries
 from vtr.errors import DataFormatError
 from vtr.evaluate.metrics import retrieval_metrics
 from vtr.evaluate.postprocess_report import PostprocessOptions, postprocessed_metrics
+from vtr.evaluate.rerank import RerankOptions, rerank_heads, rerank_pair_scores, rerank_report, shortlist
 
 
 @dataclass
@@ -173,11 +175,13 @@ def evaluate_run(
     postprocess: Sequence[str] = (),
     bank_split: str = "train",
     postprocess_options: PostprocessOptions | None = None,
+    rerank: RerankOptions | None = None,
 ) -> tuple[dict[str, Any], EncodedSplit]:
     """Load a trained run and evaluate it on ``split`` of ``data_root`` (default: the data set it trained on).
 
     ``postprocess`` adds a ``"postprocessed"`` section (see :func:`evaluate_split`); for ``"qbnorm"`` the captions of
-    ``bank_split`` are encoded as the query bank (text only).
+    ``bank_split`` are encoded as the query bank (text only). ``rerank`` adds a ``"rerank"`` entry to that section:
+    each query's best videos scored again by the fine-grained heads (:mod:`vtr.evaluate.rerank`).
 
     Returns:
         The metrics (``{"t2v": .., "v2t": .., "rsum": ..}``, plus ``"failures"`` when videos could not be
@@ -189,6 +193,7 @@ def evaluate_run(
 
     torch_device = resolve_device(device)
     model = load_run(run_dir, checkpoint=checkpoint, device=str(torch_device))
+    rerank_with = rerank_heads(model, rerank.heads) if rerank is not None else []  # refused before any encoding
     data = model.config.data
     root = data_root or data.root
     records = read_annotations(root, split=split)
@@ -207,6 +212,19 @@ def evaluate_run(
             )
         encoded.bank = encode_bank(model, bank_records, f"{bank_split} captions", batch_size, progress)
     metrics = evaluate_split(encoded, v2t=v2t, postprocess=postprocess, postprocess_options=postprocess_options)
+    if rerank is not None:
+        sim = encoded.similarity()
+        candidates = shortlist(sim, rerank.depth)
+        parts = None
+        if any(model.heads[name].needs_parts for name in rerank_with):
+            from vtr.train.tagging import CaptionPartsLookup
+
+            parts = CaptionPartsLookup.for_dataset(model, records, root, run_dir, progress=progress)
+        pair_scores = rerank_pair_scores(
+            model, records, data, encoded.captions, candidates, rerank_with, parts, batch_size, torch_device, progress
+        )
+        section = rerank_report(sim, encoded.query_video, candidates, pair_scores, rerank)
+        metrics.setdefault("postprocessed", {})["rerank"] = section
     if encoded.failures:
         metrics["failures"] = encoded.failures
     return metrics, encoded

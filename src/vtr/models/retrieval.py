@@ -243,7 +243,7 @@ class RetrievalModel(nn.Module):
         """
         video = self.encode_video(batch["frames"], batch.get("frame_mask"))
         text = self.encode_text(batch["input_ids"], batch["attention_mask"])
-        inputs = HeadInputs(batch=batch, video=video, text=text, encode_text_tokens=self._run_text_tower, gather=gather)
+        inputs = self.head_inputs(batch, video, text, gather)
         out: dict[str, Tensor] = {}
         total: Tensor | None = None
         for name, head in self.heads.items():
@@ -259,6 +259,12 @@ class RetrievalModel(nn.Module):
         if return_embeddings:
             out["video_embeds"], out["text_embeds"] = video.pooled, text.pooled
         return out
+
+    def head_inputs(
+        self, batch: dict[str, Any], video: EncodedVideo, text: EncodedText, gather: Gather | None = None
+    ) -> HeadInputs:
+        """What the heads see of a batch (:class:`HeadInputs`): in training, and when evaluation re-ranks."""
+        return HeadInputs(batch=batch, video=video, text=text, encode_text_tokens=self._run_text_tower, gather=gather)
 
     def head(self, name: str) -> AlignmentHead:
         """The head called ``name``."""

@@ -197,10 +197,13 @@ class AlignmentHead(nn.Module):
     Attributes:
         needs_parts: the head needs :class:`vtr.text.CaptionParts` (nouns, verbs) in :meth:`text_batch`.
         uses_video_tokens: the head attends to video tokens (not only to pooled embeddings).
+        scores_pairs: the head can score a caption against one video (:meth:`pair_similarity`), which lets
+            evaluation re-rank a query's best videos with it (:mod:`vtr.evaluate.rerank`).
     """
 
     needs_parts: bool = False
     uses_video_tokens: bool = False
+    scores_pairs: bool = False
 
     def __init__(self, context: HeadContext) -> None:
         super().__init__()
@@ -234,6 +237,11 @@ class AlignmentHead(nn.Module):
     def retrieval_text(self, text: EncodedText) -> list[tuple[Tensor, float]]:
         """The text side of :meth:`retrieval_video`: as many embeddings, in the same order, with the same weights."""
         return []
+
+    def pair_similarity(self, inputs: HeadInputs) -> Tensor:
+        """The head's similarity [B] of caption i to video i of the batch (not every caption to every video), for
+        heads that :attr:`scores_pairs`. ``inputs.gather`` is ignored: a pair is scored on its own."""
+        raise NotImplementedError(f"head {self.name} does not score caption-video pairs")
 
     def forward(self, inputs: HeadInputs) -> dict[str, Tensor]:
         raise NotImplementedError

@@ -71,6 +71,7 @@ class WordAlignmentHead(AlignmentHead):
 
     needs_parts = True
     uses_video_tokens = True
+    scores_pairs = True
     part = "nouns"
 
     def __init__(
@@ -178,6 +179,17 @@ class WordAlignmentHead(AlignmentHead):
         target = inputs.encode_text_tokens(batch[f"{prefix}_target_ids"][rows], batch[f"{prefix}_target_mask"][rows])
         y = self.text_side_proj(target.pooled)  # [n, E]
         return F.normalize(x, dim=-1), F.normalize(y, dim=-1)
+
+    def pair_similarity(self, inputs: HeadInputs) -> Tensor:
+        """cos(x_n, y_n) [B]: how well video i, read through caption i without its nouns (verbs), predicts the
+        removed words. A caption with none of them scores 0: it has nothing this head can check."""
+        valid = inputs.batch[f"{self.name}_valid"].to(torch.bool)
+        rows = valid.nonzero().squeeze(1)
+        scores = torch.zeros(valid.shape[0], device=inputs.video.tokens.device)
+        if rows.numel():
+            x, y = self.embed_pairs(inputs, rows)
+            scores = scores.index_copy(0, rows.to(scores.device), (x.float() * y.float()).sum(-1))
+        return scores
 
     def forward(self, inputs: HeadInputs) -> dict[str, Tensor]:
         batch, prefix = inputs.batch, self.name

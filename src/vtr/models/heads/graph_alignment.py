@@ -26,7 +26,8 @@ Two losses train it:
 Choices where the abstract is silent: segments are fixed, equal runs of frames (no sub-action detector); phrases
 are fixed windows of tokens (no parser: works for any tokenizer and language); one graph-convolution layer;
 the link targets as above. Retrieval stays a dual encoder on the global embeddings (as for ``hcmi`` and
-``ucofia``): the graph is built per pair, which a search over many videos cannot afford for every candidate.
+``ucofia``): the graph is built per pair, which a search over many videos cannot afford for every candidate; it
+can for a short list, which is how ``vtr eval --rerank`` uses it (:meth:`GraphAlignmentHead.pair_similarity`).
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ class GraphAlignmentHead(AlignmentHead):
     """
 
     uses_video_tokens = True
+    scores_pairs = True
 
     def __init__(
         self,
@@ -194,6 +196,19 @@ class GraphAlignmentHead(AlignmentHead):
         links = torch.einsum("tvme,tvne->tvmn", phr_out, seg_out)
         similarity = max_mean_of_pairs(links, seg_mask, phr_mask)
         return similarity, links, link_targets(relation.detach(), phr_mask, seg_mask)
+
+    def pair_similarity(self, inputs: HeadInputs, chunk: int = 16) -> Tensor:
+        """The max-mean of the decoded links [B] of caption i's graph with video i (the training similarity of a
+        pair), ``chunk`` pairs at a time (each chunk's graphs are built for every pair of the chunk and the
+        diagonal kept: a few wasted small graphs buy one vectorised call)."""
+        seg, seg_mask, phr, phr_mask = self.units(inputs)
+        scores = []
+        for start in range(0, seg.shape[0], chunk):
+            rows = slice(start, start + chunk)
+            with torch.autocast(device_type=seg.device.type, enabled=False):
+                grid, _, _ = self.pair_scores(seg[rows].float(), seg_mask[rows], phr[rows].float(), phr_mask[rows])
+            scores.append(grid.diagonal())
+        return torch.cat(scores)
 
     def forward(self, inputs: HeadInputs) -> dict[str, Tensor]:
         seg, seg_mask, phr, phr_mask = self.units(inputs)
