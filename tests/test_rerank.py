@@ -123,21 +123,12 @@ def test_the_heads_that_rerank_are_checked() -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory) -> Path:
-    from vtr.data.synth import generate_dataset
-
-    root = tmp_path_factory.mktemp("synth")
-    generate_dataset(root, num_videos=16, seed=5, num_frames=8, fps=8, size=32, workers=1, progress=False)
-    return root
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tiny_data, tmp_path_factory) -> Path:
+def tiny_run(tiny_eval_data, tmp_path_factory) -> Path:
     """A randomly initialised run of the paper's heads plus fcanet: the wiring is checked, not the quality."""
     folder = tmp_path_factory.mktemp("run")
     torch.manual_seed(0)
     heads = "model.heads=[{name: global}, {name: noun, params: {depth: 1}}, {name: verb}, {name: fcanet}]"
-    config = load_config(None, [*TINY_MODEL, f"data.root={tiny_data}", heads])
+    config = load_config(None, [*TINY_MODEL, f"data.root={tiny_eval_data}", heads])
     model = build_model(config)
     torch.nn.init.normal_(model.head("fcanet").graph.weight.weight, std=0.3)
     save_model(model, folder, "best")
@@ -145,14 +136,14 @@ def tiny_run(tiny_data, tmp_path_factory) -> Path:
 
 
 @torch.no_grad()
-def test_the_batched_second_pass_gives_each_pair_its_own_score(tiny_run, tiny_data) -> None:
+def test_the_batched_second_pass_gives_each_pair_its_own_score(tiny_run, tiny_eval_data) -> None:
     model = load_run(tiny_run).eval()
     data = model.config.data
-    records = read_annotations(tiny_data, split="test")
+    records = read_annotations(tiny_eval_data, split="test")
     captions, _ = eval_queries(records)
     rng = np.random.default_rng(0)
     candidates = np.stack([rng.permutation(len(records))[:3] for _ in captions])  # any video, any order
-    parts = CaptionPartsLookup.for_dataset(model, records, tiny_data, tiny_run, progress=False)
+    parts = CaptionPartsLookup.for_dataset(model, records, tiny_eval_data, tiny_run, progress=False)
     heads = ["noun", "verb", "fcanet"]
     got = rerank_pair_scores(model, records, data, captions, candidates, heads, parts, batch_size=2, progress=False)
     dataset = EvalVideoDataset(records, data.num_frames, data.image_size, data.mean, data.std)

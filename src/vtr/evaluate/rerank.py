@@ -30,7 +30,7 @@ from vtr.evaluate.metrics import ranks_to_metrics, t2v_ranks
 from vtr.models.heads import HeadInputs
 from vtr.models.outputs import EncodedText, EncodedVideo
 
-__all__ = ["RerankOptions", "rerank_heads", "rerank_pair_scores", "rerank_report", "reranked_similarity"]
+__all__ = ["RerankOptions", "rerank_heads", "rerank_pair_scores", "rerank_report", "reranked_similarity", "shortlist"]
 
 RERANK_DEPTH = 10
 # Per head; the validation split of the demo's data set put the best R@5 of the noun and verb heads together
