@@ -138,6 +138,7 @@ def tiny_run(tiny_eval_data, tmp_path_factory) -> Path:
 @torch.no_grad()
 def test_the_batched_second_pass_gives_each_pair_its_own_score(tiny_run, tiny_eval_data) -> None:
     model = load_run(tiny_run).eval()
+    model.text_encoder.requires_grad_(False)  # a frozen tower, as the demo's: its outputs are memoised
     data = model.config.data
     records = read_annotations(tiny_eval_data, split="test")
     captions, _ = eval_queries(records)

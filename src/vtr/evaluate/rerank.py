@@ -29,6 +29,7 @@ from vtr.errors import ConfigError
 from vtr.evaluate.metrics import ranks_to_metrics, t2v_ranks
 from vtr.models.heads import HeadInputs
 from vtr.models.outputs import EncodedText, EncodedVideo
+from vtr.models.text_cache import FrozenTextCache
 
 __all__ = ["RerankOptions", "rerank_heads", "rerank_pair_scores", "rerank_report", "reranked_similarity", "shortlist"]
 
@@ -136,6 +137,10 @@ def rerank_pair_scores(
     flat = candidates.reshape(-1)
     order = np.argsort(flat, kind="stable")  # pairs grouped by video
     bounds = np.searchsorted(flat[order], np.arange(len(records) + 1))
+    # A query comes back with each of its candidates, with the same texts (caption, words removed, words): a frozen
+    # tower (the demo's) reads each text once.
+    frozen = not any(p.requires_grad for p in model.text_encoder.parameters())
+    tower = FrozenTextCache(model.text_encoder) if frozen else None
     start = 0
     for batch in tqdm(loader, desc="re-rank", unit="batch", disable=not progress, leave=False):
         count = batch["frames"].shape[0]
@@ -146,7 +151,7 @@ def rerank_pair_scores(
                 picked = pairs[chunk : chunk + _PAIR_BATCH]
                 rows = torch.as_tensor(flat[picked] - start, device=video.tokens.device)
                 queries = [captions[i] for i in picked // depth]
-                inputs = _pair_inputs(model, _rows_of(video, rows), queries, parts, heads, device)
+                inputs = _pair_inputs(model, _rows_of(video, rows), queries, parts, heads, device, tower)
                 for name in heads:
                     values = model.heads[name].pair_similarity(inputs).float().cpu().numpy()
                     scores[name].reshape(-1)[picked] = values
@@ -173,6 +178,7 @@ def _pair_inputs(
     parts: Callable[[Sequence[str]], list[Any]] | None,
     heads: Sequence[str],
     device: str | torch.device,
+    tower: FrozenTextCache | None,
 ) -> HeadInputs:
     """What the heads see for pairs (query i, video row i): the queries' text tensors, as in a training batch (only
     the chosen heads' own tensors)."""
@@ -182,8 +188,8 @@ def _pair_inputs(
     for name in heads:
         batch.update(model.heads[name].text_batch(queries, caption_parts, model.tokenize))
     batch = {key: value.to(device) for key, value in batch.items()}
-    text: EncodedText = model.encode_text(batch["input_ids"], batch["attention_mask"])
-    return model.head_inputs(batch, video, text)
+    text: EncodedText = model.encode_text(batch["input_ids"], batch["attention_mask"], tower=tower)
+    return model.head_inputs(batch, video, text, tower=tower)
 
 
 def reranked_similarity(
@@ -214,7 +220,7 @@ def rerank_report(
     hits = (candidates == np.asarray(query_video)[:, None]).any(axis=1)
     return {
         "method": "re-ranking by the fine-grained heads (not in the paper)",
-        "uses": f"each test query on its own; its {candidates.shape[1]} best videos scored again by the heads",
+        "uses": f"each query on its own; its {candidates.shape[1]} best videos scored again by the heads",
         "params": {
             "depth": int(candidates.shape[1]),
             "weight": float(options.weight),

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from vtr.config import RunConfig
 from vtr.errors import ConfigError
-from vtr.models.heads.base import AlignmentHead, Gather, HeadContext, HeadInputs, string_group_ids
+from vtr.models.heads.base import AlignmentHead, Gather, HeadContext, HeadInputs, TextTower, string_group_ids
 from vtr.models.outputs import EncodedText, EncodedVideo, TextEncoderOutput
 from vtr.models.registry import HEADS
 from vtr.models.text_cache import FrozenTextCache
@@ -143,10 +143,11 @@ class RetrievalModel(nn.Module):
             frame_mask=frame_mask,
         )
 
-    def encode_text(self, input_ids: Tensor, attention_mask: Tensor) -> EncodedText:
+    def encode_text(self, input_ids: Tensor, attention_mask: Tensor, tower: TextTower | None = None) -> EncodedText:
         """Encode token ids [B, L] with mask [B, L]; pooled = the projected sentence representation ([CLS] or the
-        token mean, ``model.text.pooling``), L2-normalised."""
-        out = self._run_text_tower(input_ids, attention_mask)
+        token mean, ``model.text.pooling``), L2-normalised. ``tower`` runs the text tower instead of the model's
+        own call (e.g. a :class:`vtr.models.text_cache.FrozenTextCache` when the same texts come back)."""
+        out = (tower or self._run_text_tower)(input_ids, attention_mask)
         pooled = F.normalize(self.text_proj(out.pooled), dim=-1)  # [B, E]
         return EncodedText(tokens=out.tokens, token_mask=out.token_mask, pooled=pooled)
 
@@ -261,10 +262,17 @@ class RetrievalModel(nn.Module):
         return out
 
     def head_inputs(
-        self, batch: dict[str, Any], video: EncodedVideo, text: EncodedText, gather: Gather | None = None
+        self,
+        batch: dict[str, Any],
+        video: EncodedVideo,
+        text: EncodedText,
+        gather: Gather | None = None,
+        tower: TextTower | None = None,
     ) -> HeadInputs:
-        """What the heads see of a batch (:class:`HeadInputs`): in training, and when evaluation re-ranks."""
-        return HeadInputs(batch=batch, video=video, text=text, encode_text_tokens=self._run_text_tower, gather=gather)
+        """What the heads see of a batch (:class:`HeadInputs`): in training, and when evaluation re-ranks
+        (``tower`` as in :meth:`encode_text`)."""
+        encode = tower or self._run_text_tower
+        return HeadInputs(batch=batch, video=video, text=text, encode_text_tokens=encode, gather=gather)
 
     def head(self, name: str) -> AlignmentHead:
         """The head called ``name``."""

@@ -17,6 +17,8 @@ from vtr.models.outputs import EncodedText, EncodedVideo, TextEncoderOutput
 
 Tokenize = Callable[[list[str]], dict[str, Tensor]]
 Gather = Callable[[Tensor], Tensor]
+# Runs the text tower (or a memo of it): token ids [B, L], mask [B, L] -> its output, unprojected.
+TextTower = Callable[[Tensor, Tensor], TextEncoderOutput]
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class HeadInputs:
     batch: dict[str, Any]
     video: EncodedVideo
     text: EncodedText
-    encode_text_tokens: Callable[[Tensor, Tensor], TextEncoderOutput]
+    encode_text_tokens: TextTower
     gather: Gather | None = None
 
 
