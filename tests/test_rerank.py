@@ -138,7 +138,7 @@ def tiny_run(tiny_eval_data, tmp_path_factory) -> Path:
 @torch.no_grad()
 def test_the_batched_second_pass_gives_each_pair_its_own_score(tiny_run, tiny_eval_data) -> None:
     model = load_run(tiny_run).eval()
-    model.text_encoder.requires_grad_(False)  # a frozen tower, as the demo's: its outputs are memoised
+    trains = [param.requires_grad for param in model.text_encoder.parameters()]
     data = model.config.data
     records = read_annotations(tiny_eval_data, split="test")
     captions, _ = eval_queries(records)
@@ -146,7 +146,14 @@ def test_the_batched_second_pass_gives_each_pair_its_own_score(tiny_run, tiny_ev
     candidates = np.stack([rng.permutation(len(records))[:3] for _ in captions])  # any video, any order
     parts = CaptionPartsLookup.for_dataset(model, records, tiny_eval_data, tiny_run, progress=False)
     heads = ["noun", "verb", "fcanet"]
+    texts_read: list[int] = []
+    hook = model.text_encoder.register_forward_hook(lambda module, args, out: texts_read.append(args[0].shape[0]))
     got = rerank_pair_scores(model, records, data, captions, candidates, heads, parts, batch_size=2, progress=False)
+    hook.remove()
+    # Five texts a pair (the caption, the caption without its nouns and the nouns, likewise verbs), read about once
+    # per query (rows missing from the memo in one call are all read), not once for each of its 3 candidates.
+    assert 0 < sum(texts_read) < 5 * candidates.size / 2
+    assert [param.requires_grad for param in model.text_encoder.parameters()] == trains  # restored after the memo
     dataset = EvalVideoDataset(records, data.num_frames, data.image_size, data.mean, data.std)
     for query, video in [(0, 0), (1, 2), (len(captions) - 1, 1)]:
         clip = dataset[int(candidates[query, video])]

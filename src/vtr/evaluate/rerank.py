@@ -137,26 +137,32 @@ def rerank_pair_scores(
     flat = candidates.reshape(-1)
     order = np.argsort(flat, kind="stable")  # pairs grouped by video
     bounds = np.searchsorted(flat[order], np.arange(len(records) + 1))
-    # A query comes back with each of its candidates, with the same texts (caption, words removed, words): a frozen
-    # tower (the demo's) reads each text once.
-    frozen = not any(p.requires_grad for p in model.text_encoder.parameters())
-    tower = FrozenTextCache(model.text_encoder) if frozen else None
-    start = 0
-    for batch in tqdm(loader, desc="re-rank", unit="batch", disable=not progress, leave=False):
-        count = batch["frames"].shape[0]
-        pairs = order[bounds[start] : bounds[start + count]]  # flat pair indices whose video is in this batch
-        if pairs.size:
-            video = model.encode_video(batch["frames"].to(device), batch["frame_mask"].to(device))
-            for chunk in range(0, pairs.size, _PAIR_BATCH):
-                picked = pairs[chunk : chunk + _PAIR_BATCH]
-                rows = torch.as_tensor(flat[picked] - start, device=video.tokens.device)
-                queries = [captions[i] for i in picked // depth]
-                inputs = _pair_inputs(model, _rows_of(video, rows), queries, parts, heads, device, tower)
-                for name in heads:
-                    values = model.heads[name].pair_similarity(inputs).float().cpu().numpy()
-                    scores[name].reshape(-1)[picked] = values
-        start += count
-    model.train(was_training)
+    # A query comes back with each of its candidates, with the same texts (caption, words removed, words): the
+    # tower reads each text once. Nothing trains here, so its outputs can be kept even if its weights may train.
+    trainable = [param for param in model.text_encoder.parameters() if param.requires_grad]
+    for param in trainable:
+        param.requires_grad_(False)
+    try:
+        tower = FrozenTextCache(model.text_encoder)
+        start = 0
+        for batch in tqdm(loader, desc="re-rank", unit="batch", disable=not progress, leave=False):
+            count = batch["frames"].shape[0]
+            pairs = order[bounds[start] : bounds[start + count]]  # flat pair indices whose video is in this batch
+            if pairs.size:
+                video = model.encode_video(batch["frames"].to(device), batch["frame_mask"].to(device))
+                for chunk in range(0, pairs.size, _PAIR_BATCH):
+                    picked = pairs[chunk : chunk + _PAIR_BATCH]
+                    rows = torch.as_tensor(flat[picked] - start, device=video.tokens.device)
+                    queries = [captions[i] for i in picked // depth]
+                    inputs = _pair_inputs(model, _rows_of(video, rows), queries, parts, heads, device, tower)
+                    for name in heads:
+                        values = model.heads[name].pair_similarity(inputs).float().cpu().numpy()
+                        scores[name].reshape(-1)[picked] = values
+            start += count
+    finally:
+        for param in trainable:
+            param.requires_grad_(True)
+        model.train(was_training)
     return scores
 
 
@@ -178,7 +184,7 @@ def _pair_inputs(
     parts: Callable[[Sequence[str]], list[Any]] | None,
     heads: Sequence[str],
     device: str | torch.device,
-    tower: FrozenTextCache | None,
+    tower: FrozenTextCache,
 ) -> HeadInputs:
     """What the heads see for pairs (query i, video row i): the queries' text tensors, as in a training batch (only
     the chosen heads' own tensors)."""

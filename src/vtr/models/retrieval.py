@@ -147,7 +147,7 @@ class RetrievalModel(nn.Module):
         """Encode token ids [B, L] with mask [B, L]; pooled = the projected sentence representation ([CLS] or the
         token mean, ``model.text.pooling``), L2-normalised. ``tower`` runs the text tower instead of the model's
         own call (e.g. a :class:`vtr.models.text_cache.FrozenTextCache` when the same texts come back)."""
-        out = (tower or self._run_text_tower)(input_ids, attention_mask)
+        out = (tower if tower is not None else self._run_text_tower)(input_ids, attention_mask)
         pooled = F.normalize(self.text_proj(out.pooled), dim=-1)  # [B, E]
         return EncodedText(tokens=out.tokens, token_mask=out.token_mask, pooled=pooled)
 
@@ -271,7 +271,7 @@ class RetrievalModel(nn.Module):
     ) -> HeadInputs:
         """What the heads see of a batch (:class:`HeadInputs`): in training, and when evaluation re-ranks
         (``tower`` as in :meth:`encode_text`)."""
-        encode = tower or self._run_text_tower
+        encode = tower if tower is not None else self._run_text_tower
         return HeadInputs(batch=batch, video=video, text=text, encode_text_tokens=encode, gather=gather)
 
     def head(self, name: str) -> AlignmentHead:
