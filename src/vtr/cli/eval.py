@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vtr.cli.common import add_postprocess_arguments, add_progress_argument, postprocess_options
+
+if TYPE_CHECKING:
+    from vtr.evaluate.rerank import RerankOptions
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -72,7 +76,7 @@ def _add_rerank_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _rerank_options(args: argparse.Namespace) -> object:
+def _rerank_options(args: argparse.Namespace) -> RerankOptions | None:
     from vtr.evaluate.rerank import RerankOptions
 
     if args.rerank == 0:
