@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from vtr.cli.common import add_postprocess_arguments, add_progress_argument, postprocess_options
 
 if TYPE_CHECKING:
-    from vtr.evaluate.rerank import RerankOptions
+    from vtr.evaluate.rerank_options import RerankOptions
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_rerank_arguments(parser: argparse.ArgumentParser) -> None:
-    from vtr.evaluate.rerank import RERANK_WEIGHT
+    from vtr.evaluate.rerank_options import RERANK_WEIGHT
 
     group = parser.add_argument_group(
         "re-ranking",
@@ -77,7 +77,7 @@ def _add_rerank_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _rerank_options(args: argparse.Namespace) -> RerankOptions | None:
-    from vtr.evaluate.rerank import RerankOptions
+    from vtr.evaluate.rerank_options import RerankOptions
 
     if args.rerank == 0:
         return None

@@ -15,7 +15,6 @@ a batch at a time, and each batch's video tokens score the (query, video) pairs 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,40 +26,14 @@ from vtr.config import DataConfig
 from vtr.data import EvalVideoDataset, VideoRecord, collate_clips
 from vtr.errors import ConfigError
 from vtr.evaluate.metrics import ranks_to_metrics, t2v_ranks
+from vtr.evaluate.rerank_options import RerankOptions
 from vtr.models.heads import HeadInputs
 from vtr.models.outputs import EncodedText, EncodedVideo
 from vtr.models.text_cache import FrozenTextCache
 
 __all__ = ["RerankOptions", "rerank_heads", "rerank_pair_scores", "rerank_report", "reranked_similarity", "shortlist"]
 
-RERANK_DEPTH = 10
-# Per head; the validation split of the demo's data set put the best R@5 of the noun and verb heads together
-# between 0.2 and 0.5 (benchmarks/RESULTS.md, "Re-ranking by the fine-grained heads").
-RERANK_WEIGHT = 0.3
 _PAIR_BATCH = 256  # pairs scored per call of the heads
-
-
-@dataclass(frozen=True)
-class RerankOptions:
-    """How to re-rank.
-
-    Attributes:
-        depth: how many of each query's best videos (by the global similarity) are scored again.
-        weight: the weight of each head's score against the global similarity.
-        heads: the heads that score; None: every head of the model that can (:attr:`AlignmentHead.scores_pairs`).
-    """
-
-    depth: int = RERANK_DEPTH
-    weight: float = RERANK_WEIGHT
-    heads: tuple[str, ...] | None = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.depth, bool) or not isinstance(self.depth, (int, np.integer)) or self.depth < 1:
-            raise ConfigError(f"re-ranking depth must be a positive integer, got {self.depth!r}")
-        if not np.isfinite(self.weight) or self.weight < 0:
-            raise ConfigError(f"re-ranking weight must be a finite number >= 0, got {self.weight!r}")
-        if self.heads is not None and not self.heads:
-            raise ConfigError("re-ranking needs at least one head")
 
 
 def rerank_heads(model: Any, names: Sequence[str] | None = None) -> list[str]:

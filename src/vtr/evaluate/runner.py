@@ -22,7 +22,8 @@ from vtr.data import EvalVideoDataset, VideoRecord, collate_clips, eval_queries
 from vtr.errors import DataFormatError
 from vtr.evaluate.metrics import retrieval_metrics
 from vtr.evaluate.postprocess_report import PostprocessOptions, postprocessed_metrics
-from vtr.evaluate.rerank import RerankOptions, rerank_heads, rerank_pair_scores, rerank_report, shortlist
+from vtr.evaluate.rerank import rerank_heads, rerank_pair_scores, rerank_report, shortlist
+from vtr.evaluate.rerank_options import RerankOptions
 
 
 @dataclass
