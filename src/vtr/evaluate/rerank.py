@@ -9,7 +9,8 @@ its ``depth`` best videos v by the global cosine s(q, v) are ordered by
 
 and stay ahead of every other video, whose order is unchanged. Each query is answered on its own (nothing
 transductive), so a search engine could do the same. Memory stays bounded: the videos are encoded a second time,
-a batch at a time, and each batch's video tokens score the (query, video) pairs whose video is in that batch.
+a batch at a time, and each batch's video tokens score the (query, video) pairs whose video is in that batch; the
+text tower's outputs are memoised for the pass (within :class:`vtr.models.text_cache.FrozenTextCache`'s budget).
 """
 
 from __future__ import annotations
