@@ -53,6 +53,9 @@ HEAD_SETS = {
     "hcmi": ("[{name: global}, {name: hcmi, params: {num_heads: 2}}]", ("global_loss", "hcmi_loss")),
     "ucofia": ("[{name: global}, {name: ucofia, params: {num_patches: 8}}]", ("global_loss", "ucofia_loss")),
     "fcanet": ("[{name: global}, {name: fcanet}]", ("global_loss", "fcanet_loss")),
+    # The cross-batch memory holds the gathered batch, the same in every process (whole batches: which rows of a
+    # batch a full memory overwrites first depends on the order of the batch, which gathering changes).
+    "memory": ("[{name: global, params: {memory_size: 16, memory_start_step: 1}}]", ("global_loss",)),
 }
 
 

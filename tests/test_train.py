@@ -77,6 +77,17 @@ def test_run_folder_and_log(two_epoch_run, tiny_data):
     assert "val" in epochs[-1] and set(epochs[-1]["val"]) >= {"t2v", "v2t", "rsum"}
 
 
+def test_a_run_with_the_cross_batch_memory(tiny_data, tmp_path):
+    from vtr.train import fit
+
+    heads = "model.heads=[{name: global, params: {memory_size: 12, memory_start_step: 1}}]"
+    out = fit(tiny_config(tiny_data, heads, "train.epochs=1"), tmp_path / "run", progress=False, echo=lambda x: None)
+    steps = [r for r in read_log(out / "log.jsonl") if r["event"] == "step"]
+    # Read from the second step on: one batch of 8 pairs remembered, then two (16) capped at the size, 12.
+    assert [r["global_memory"] for r in steps[:3]] == [0, 8, 12]
+    assert all(r["global_loss"] == r["global_loss"] for r in steps)  # not NaN
+
+
 def test_an_existing_run_is_not_overwritten(two_epoch_run, tiny_data):
     from vtr.train import fit
 

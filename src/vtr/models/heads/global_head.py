@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor
 
 from vtr.errors import ConfigError
-from vtr.losses import POSITIVE_MODES, contrastive_loss, group_positives
+from vtr.losses import POSITIVE_MODES, contrastive_loss, group_positives, multi_positive_info_nce
 from vtr.models.heads.base import AlignmentHead, HeadContext, HeadInputs, Temperature
+from vtr.models.heads.memory import EmbeddingMemory
 from vtr.models.registry import register_head
 
 
@@ -28,6 +27,11 @@ class GlobalHead(AlignmentHead):
         symmetric: average the video->text and text->video terms (default); False gives Eq. 4 exactly, which
             normalises each video's similarities over the captions of the batch.
         positive_mode: how a row with several positives is scored (``vtr.losses.multi_positive_info_nce``).
+        memory_size: 0 (default) scores the batch against itself only; N > 0 also scores it against the last N
+            pairs of earlier batches (:class:`vtr.models.heads.memory.EmbeddingMemory`): each video against their
+            captions and each caption against their videos, as extra negatives (or positives, for the same video or
+            the same caption string). Training only; the batch needs ``video_index``.
+        memory_start_step: training steps before the memory is read (it fills from the first step).
     """
 
     def __init__(
@@ -38,6 +42,8 @@ class GlobalHead(AlignmentHead):
         min_temperature: float = 0.01,
         symmetric: bool = True,
         positive_mode: str = "each",
+        memory_size: int = 0,
+        memory_start_step: int = 0,
     ) -> None:
         super().__init__(context)
         if positive_mode not in POSITIVE_MODES:
@@ -47,6 +53,9 @@ class GlobalHead(AlignmentHead):
         self.temperature = Temperature.for_head(context, temperature, learn_temperature, min_temperature)
         self.symmetric = symmetric
         self.positive_mode = positive_mode
+        if memory_size < 0:
+            raise ConfigError(f"head {context.name}: memory_size must be 0 (off) or more, got {memory_size}")
+        self.memory = EmbeddingMemory(memory_size, context.embed_dim, memory_start_step) if memory_size else None
 
     def forward(self, inputs: HeadInputs) -> dict[str, Tensor]:
         video, text = inputs.video.pooled, inputs.text.pooled  # [B, E], [B, E]
@@ -57,11 +66,63 @@ class GlobalHead(AlignmentHead):
         positives = torch.eye(video.shape[0], dtype=torch.bool, device=video.device)  # [B, B] video i <-> caption i
         for ids in groups.values():
             positives |= group_positives(ids.to(video.device))
-        terms: dict[str, Any] = contrastive_loss(
-            video, text, self.temperature(), positives, symmetric=self.symmetric, mode=self.positive_mode
-        )
-        return {
-            "loss": terms["loss"],
+        scale = self.temperature()
+        remembered = self.memory.entries() if self.memory is not None and self.training else None
+        if remembered is None:
+            loss = contrastive_loss(video, text, scale, positives, symmetric=self.symmetric, mode=self.positive_mode)[
+                "loss"
+            ]
+        else:
+            loss = self._loss_with_memory(video, text, scale, positives, groups, remembered)
+        if self.memory is not None and self.training:
+            self._remember(video, text, groups)
+        out: dict[str, Tensor] = {
+            "loss": loss,
             "count": torch.tensor(float(video.shape[0])),
             "temperature": 1.0 / self.temperature().detach(),
         }
+        if self.memory is not None:
+            out["memory"] = torch.tensor(float(0 if remembered is None else remembered[0].shape[0]))
+        return out
+
+    def _loss_with_memory(
+        self,
+        video: Tensor,
+        text: Tensor,
+        scale: Tensor,
+        positives: Tensor,
+        groups: dict[str, Tensor],
+        remembered: tuple[Tensor, Tensor, Tensor, Tensor],
+    ) -> Tensor:
+        """InfoNCE of the batch's videos over the batch's captions and the remembered ones, and of its captions
+        over the batch's videos and the remembered ones ([B, B + n] logits each)."""
+        old_video, old_text, old_index, old_group = remembered
+        device = video.device
+        old_positives = torch.zeros(video.shape[0], old_video.shape[0], dtype=torch.bool, device=device)  # [B, n]
+        for key, old_ids in (("video_index", old_index), ("caption_group", old_group)):
+            if key in groups:
+                old_positives |= group_positives(groups[key].to(device), old_ids)
+        all_positives = torch.cat([positives, old_positives], dim=1)  # [B, B + n]; the batch part is symmetric
+        # In float32 even under bfloat16 autocast, as contrastive_loss.
+        with torch.autocast(device_type=device.type, enabled=False):
+            video = torch.nn.functional.normalize(video.float(), dim=-1)
+            text = torch.nn.functional.normalize(text.float(), dim=-1)
+            v2t = multi_positive_info_nce(
+                scale * video @ torch.cat([text, old_text]).t(), all_positives, self.positive_mode
+            )
+            if not self.symmetric:
+                return v2t
+            t2v = multi_positive_info_nce(
+                scale * text @ torch.cat([video, old_video]).t(), all_positives, self.positive_mode
+            )
+        return (v2t + t2v) / 2
+
+    def _remember(self, video: Tensor, text: Tensor, groups: dict[str, Tensor]) -> None:
+        """Push the (gathered) batch into the memory; the batch must say which video each pair shows."""
+        assert self.memory is not None
+        if "video_index" not in groups:
+            raise ValueError(f"head {self.name}: memory_size needs the batch's video_index (which video each pair is)")
+        index = groups["video_index"]
+        # Without caption groups (never compared then) the caption's row keeps its video's id.
+        caption = groups.get("caption_group", index)
+        self.memory.push(video, text, index, caption)
