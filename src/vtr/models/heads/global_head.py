@@ -69,9 +69,8 @@ class GlobalHead(AlignmentHead):
         scale = self.temperature()
         remembered = self.memory.entries() if self.memory is not None and self.training else None
         if remembered is None:
-            loss = contrastive_loss(video, text, scale, positives, symmetric=self.symmetric, mode=self.positive_mode)[
-                "loss"
-            ]
+            terms = contrastive_loss(video, text, scale, positives, symmetric=self.symmetric, mode=self.positive_mode)
+            loss = terms["loss"]
         else:
             loss = self._loss_with_memory(video, text, scale, positives, groups, remembered)
         if self.memory is not None and self.training:

@@ -9,8 +9,8 @@ Learning", CVPR 2020), the video-text form of MoCo's queue without a momentum en
 the model of a few steps ago and drift slowly once training has settled, which is why the memory is only read
 after ``start_step`` steps.
 
-The memory is not saved with the weights: a resumed run starts it empty and fills it again in ``size / batch``
-steps.
+The memory is not saved with the weights: a resumed run starts it empty, fills it again in ``size / batch``
+steps, and counts ``start_step`` from the resumption.
 """
 
 from __future__ import annotations
