@@ -77,6 +77,23 @@ def test_bad_memory_settings_are_refused() -> None:
         head(memory_size=-1)
     with pytest.raises(ValueError, match="start_step"):
         head(memory_size=4, memory_start_step=-1)
+    with pytest.raises(ConfigError, match="memory_start_epoch"):
+        head(memory_size=4, memory_start_epoch=-1)
+    with pytest.raises(ConfigError, match="memory_start_epoch needs memory_size"):
+        head(memory_start_epoch=2)
+
+
+def test_memory_is_read_from_its_start_epoch_and_filled_before() -> None:
+    torch.manual_seed(2)
+    loss_head = head(memory_size=8, memory_start_epoch=2)
+    for epoch, expected_rows in ((0, 0), (1, 0), (2, 4), (3, 6)):
+        loss_head.set_epoch(epoch)
+        video, text = torch.randn(2, DIM), torch.randn(2, DIM)
+        out = loss_head(inputs(video, text, [2 * epoch, 2 * epoch + 1], [2 * epoch, 2 * epoch + 1]))
+        assert out["memory"].item() == expected_rows  # what was pushed in the epochs before is read from epoch 2
+        if expected_rows == 0:
+            plain = contrastive_loss(video, text, 1 / TAU)["loss"]
+            assert out["loss"].item() == pytest.approx(plain.item(), rel=1e-5)
 
 
 def test_loss_against_the_remembered_pairs_matches_brute_force() -> None:

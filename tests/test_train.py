@@ -88,6 +88,30 @@ def test_a_run_with_the_cross_batch_memory(tiny_data, tmp_path):
     assert all(r["global_loss"] == r["global_loss"] for r in steps)  # not NaN
 
 
+def test_the_memory_is_read_from_its_start_epoch(tiny_data, tmp_path):
+    from vtr.train import fit
+
+    heads = "model.heads=[{name: global, params: {memory_size: 12, memory_start_epoch: 1}}]"
+    out = fit(tiny_config(tiny_data, heads), tmp_path / "run", progress=False, echo=lambda x: None)
+    steps = [r for r in read_log(out / "log.jsonl") if r["event"] == "step"]
+    per_epoch = _steps_per_epoch(tiny_data)
+    assert [r["global_memory"] for r in steps[:per_epoch]] == [0] * per_epoch  # filled, not read, in epoch 0
+    assert [r["global_memory"] for r in steps[per_epoch:]] == [12] * per_epoch  # full and read from epoch 1
+
+
+def test_crop_jitter_changes_what_training_sees(two_epoch_run, tiny_data, tmp_path):
+    from vtr.train import fit
+
+    config = tiny_config(tiny_data, "data.augment.crop_area=[0.6,0.9]")
+    out = fit(config, tmp_path / "run", progress=False, echo=lambda x: None)
+    straight, jittered = load_file(two_epoch_run / "last.safetensors"), load_file(out / "last.safetensors")
+    assert straight.keys() == jittered.keys()
+    assert any(not torch.equal(straight[key], jittered[key]) for key in straight)
+    with pytest.raises(ConfigError, match="data.augment.crop_area"):
+        fit(tiny_config(tiny_data, "data.augment.crop_area=[0.9,0.6]"), tmp_path / "bad", progress=False)
+    assert not (tmp_path / "bad").exists()  # refused before any work
+
+
 def test_an_existing_run_is_not_overwritten(two_epoch_run, tiny_data):
     from vtr.train import fit
 

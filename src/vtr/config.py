@@ -91,6 +91,17 @@ class ModelConfig:
 
 
 @dataclass
+class AugmentConfig:
+    """Training-time augmentation (vtr.video.augment); evaluation and indexing never augment.
+
+    ``crop_area`` [min, max]: each training clip is seen through a random square window of this fraction of the
+    frame's area (the same window on every frame), resized to ``data.image_size``; [1, 1] turns it off.
+    """
+
+    crop_area: tuple[float, float] = (1.0, 1.0)
+
+
+@dataclass
 class DataConfig:
     """Where the data set is and how clips are sampled from it."""
 
@@ -107,6 +118,7 @@ class DataConfig:
     decoded_cache: bool = False  # keep short clips decoded on disk (vtr.data.clip_cache): decode once, not each epoch
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from vtr.data.annotations import VideoRecord
 from vtr.data.clip_cache import DecodedClipCache
 from vtr.errors import DataFormatError, VideoDecodeError
 from vtr.video import FrameTransform, sample_frames
+from vtr.video.augment import CropJitter
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +82,11 @@ class _ClipReader(Dataset):
         self._failed = torch.zeros(len(self.records), dtype=torch.bool).share_memory_()
         self._causes: dict[int, str] = {}
 
-    def _load(self, index: int, mode: str, rng: random.Random | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Frames float [T, 3, S, S] and mask bool [T] of video ``index``; raises VideoDecodeError."""
+    def _load(
+        self, index: int, mode: str, rng: random.Random | None, augment: CropJitter | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frames float [T, 3, S, S] and mask bool [T] of video ``index``, through ``augment`` (drawing from
+        ``rng``) when given; raises VideoDecodeError."""
         record = self.records[index]
         try:
             sample = self.cache.sample if self.cache is not None else sample_frames
@@ -91,7 +95,10 @@ class _ClipReader(Dataset):
             raise VideoDecodeError(record.path, error.strerror or str(error)) from error
         if sampled.recovered_frames == 0 or not bool(sampled.mask.any()):
             raise VideoDecodeError(record.path, "no frame could be decoded")
-        return self.transform(sampled.frames), sampled.mask.bool()
+        frames = sampled.frames  # uint8 [T, 3, H, W]
+        if augment is not None and rng is not None:
+            frames = augment(frames, rng)
+        return self.transform(frames), sampled.mask.bool()
 
     def _record_failure(self, index: int, error: VideoDecodeError) -> bool:
         """Remember a failure; True the first time this process hears of it (to warn once per file)."""
@@ -141,6 +148,8 @@ class TrainClipDataset(_ClipReader):
         keyframes: sample the key frame at or before each target (faster, less exact).
         cache: sample short videos from frames decoded once (:class:`vtr.data.clip_cache.DecodedClipCache`):
             the same frames, without decoding each epoch.
+        augment: a random window of each clip (:class:`vtr.video.augment.CropJitter`), drawn like the frame
+            offsets from ``(seed, epoch, index)``; None shows whole frames.
     """
 
     def __init__(
@@ -153,8 +162,10 @@ class TrainClipDataset(_ClipReader):
         seed: int = 0,
         keyframes: bool = False,
         cache: DecodedClipCache | None = None,
+        augment: CropJitter | None = None,
     ) -> None:
         super().__init__(records, num_frames, image_size, mean, std, keyframes, cache)
+        self.augment = augment
         self.seed = seed
         self.epoch = 0
         # Positions in `records` of the videos that have a caption: only these can make a training pair.
@@ -189,7 +200,7 @@ class TrainClipDataset(_ClipReader):
             record = self.records[index]
             caption = record.captions[rng.randrange(len(record.captions))]
             try:
-                frames, mask = self._load(index, "random", rng)
+                frames, mask = self._load(index, "random", rng, self.augment)
             except VideoDecodeError as error:
                 last_error = error
                 if self._record_failure(index, error):

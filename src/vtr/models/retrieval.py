@@ -226,6 +226,11 @@ class RetrievalModel(nn.Module):
             out.update(head.text_batch(captions, parts, self.tokenize))
         return out
 
+    def set_epoch(self, epoch: int) -> None:
+        """Tell every head which training epoch starts (0-based); the training loop calls it before each epoch."""
+        for head in self.heads.values():
+            head.set_epoch(epoch)
+
     def forward(
         self, batch: dict[str, Any], gather: Gather | None = None, return_embeddings: bool = False
     ) -> dict[str, Tensor]:

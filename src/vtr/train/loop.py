@@ -32,6 +32,7 @@ from vtr.train.precision import autocast, resolve_precision
 from vtr.train.runlog import RunLog
 from vtr.train.schedule import build_scheduler
 from vtr.train.tagging import CaptionPartsLookup
+from vtr.video.augment import CropJitter
 
 
 def resolve_device(name: str) -> torch.device:
@@ -90,6 +91,17 @@ def _check_sampler(data_cfg: DataConfig) -> None:
     switch = data_cfg.hard_negatives_from_epoch
     if switch is not None and switch < 0:
         raise ConfigError(f"data.hard_negatives_from_epoch must be an epoch (0 or more), got {switch}")
+
+
+def _augmentation(data_cfg: DataConfig) -> CropJitter | None:
+    """The training clips' augmentation from ``data.augment``, or None when it changes nothing."""
+    low, high = data_cfg.augment.crop_area
+    if (low, high) == (1.0, 1.0):
+        return None  # whole frames: no draw, so runs without augmentation stay as they were
+    try:
+        return CropJitter(low, high)
+    except ValueError as error:
+        raise ConfigError(f"data.augment.crop_area: {error}") from None
 
 
 def _sampler_kind(data_cfg: DataConfig, epoch: int) -> str:
@@ -157,6 +169,7 @@ def fit(
 
     train_cfg, data_cfg = config.train, config.data
     _check_sampler(data_cfg)
+    augment = _augmentation(data_cfg)
     processes = processes_from_environment()
     main = processes.is_main
     if not main:
@@ -198,6 +211,7 @@ def fit(
             seed=train_cfg.seed,
             keyframes=data_cfg.keyframes,
             cache=clip_cache,
+            augment=augment,
         )
         steps_per_epoch = len(dataset) // batch_size  # drop_last: contrastive batches keep their size
         optimizer = build_optimizer(model, train_cfg.lr, train_cfg.weight_decay, train_cfg.lr_scale)
@@ -230,6 +244,7 @@ def fit(
         try:
             for epoch in range(state.epoch, train_cfg.epochs):
                 dataset.set_epoch(epoch)
+                model.set_epoch(epoch)
                 sampler_kind = _sampler_kind(data_cfg, epoch)
                 batches = _batch_sampler(dataset, sampler_kind, batch_size, train_cfg.seed, epoch)
                 if processes.distributed:

@@ -222,6 +222,10 @@ class AlignmentHead(nn.Module):
         """
         return params
 
+    def set_epoch(self, epoch: int) -> None:
+        """Told by the training loop at the start of each epoch (0-based, also after a resumption); nothing by
+        default. A head whose loss changes with the schedule (the global head's memory) overrides it."""
+
     def text_batch(self, captions: Sequence[str], parts: Sequence[Any] | None, tokenize: Tokenize) -> dict[str, Tensor]:
         """Extra batch tensors the head needs, keyed ``"<name>_..."``; none by default."""
         return {}

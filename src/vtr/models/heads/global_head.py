@@ -32,6 +32,9 @@ class GlobalHead(AlignmentHead):
             captions and each caption against their videos, as extra negatives (or positives, for the same video or
             the same caption string). Training only; the batch needs ``video_index``.
         memory_start_step: training steps before the memory is read (it fills from the first step).
+        memory_start_epoch: the epoch (0-based, as ``train.milestones``) from which the memory is read, whatever
+            the number of steps an epoch has; None (default) leaves it to ``memory_start_step``. A resumed run
+            reads it from the same epoch as an uninterrupted one.
     """
 
     def __init__(
@@ -44,6 +47,7 @@ class GlobalHead(AlignmentHead):
         positive_mode: str = "each",
         memory_size: int = 0,
         memory_start_step: int = 0,
+        memory_start_epoch: int | None = None,
     ) -> None:
         super().__init__(context)
         if positive_mode not in POSITIVE_MODES:
@@ -56,6 +60,22 @@ class GlobalHead(AlignmentHead):
         if memory_size < 0:
             raise ConfigError(f"head {context.name}: memory_size must be 0 (off) or more, got {memory_size}")
         self.memory = EmbeddingMemory(memory_size, context.embed_dim, memory_start_step) if memory_size else None
+        if memory_start_epoch is not None and (memory_start_epoch < 0 or not memory_size):
+            raise ConfigError(
+                f"head {context.name}: memory_start_epoch needs memory_size > 0 and an epoch (0 or more), "
+                f"got {memory_start_epoch} with memory_size {memory_size}"
+            )
+        self.memory_start_epoch = memory_start_epoch
+        self.epoch = 0  # the training epoch, from set_epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _reads_memory(self) -> bool:
+        """Whether this training step scores the batch against the memory too (it may still be empty)."""
+        if self.memory is None or not self.training:
+            return False
+        return self.memory_start_epoch is None or self.epoch >= self.memory_start_epoch
 
     def forward(self, inputs: HeadInputs) -> dict[str, Tensor]:
         video, text = inputs.video.pooled, inputs.text.pooled  # [B, E], [B, E]
@@ -67,7 +87,7 @@ class GlobalHead(AlignmentHead):
         for ids in groups.values():
             positives |= group_positives(ids.to(video.device))
         scale = self.temperature()
-        remembered = self.memory.entries() if self.memory is not None and self.training else None
+        remembered = self.memory.entries() if self._reads_memory() else None
         if remembered is None:
             terms = contrastive_loss(video, text, scale, positives, symmetric=self.symmetric, mode=self.positive_mode)
             loss = terms["loss"]
