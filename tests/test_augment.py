@@ -114,7 +114,7 @@ def test_training_clips_are_cropped_reproducibly_and_evaluation_clips_never(stri
     assert first["frames"].shape == plain.shape
     assert torch.equal(first["frames"], augmented[0]["frames"])  # drawn from (seed, epoch, item): reproducible
     # A window of at most half the width shows part of the ramp: a smaller range of grey than the whole frame's.
-    slope = lambda clip: float((clip[..., -1] - clip[..., 0]).mean())  # noqa: E731
+    slope = lambda clip: float((clip[..., -1] - clip[..., 0]).mean())
     assert slope(first["frames"]) < 0.75 * slope(plain)
     # Every frame of the clip through the same window.
     assert torch.allclose(first["frames"], first["frames"][:1].expand_as(first["frames"]), atol=0.02)

@@ -56,7 +56,13 @@ HEAD_SETS = {
     # The cross-batch memory holds the gathered batch, the same in every process (whole batches: which rows of a
     # batch a full memory overwrites first depends on the order of the batch, which gathering changes).
     "memory": ("[{name: global, params: {memory_size: 16, memory_start_step: 1}}]", ("global_loss",)),
+    # Concept positives (data.concept_positives) gathered with the batch, in the memory and in a multi-level head.
+    "concepts": (
+        "[{name: global, params: {memory_size: 16, memory_start_step: 1}}, {name: ucofia, params: {num_patches: 8}}]",
+        ("global_loss", "ucofia_loss"),
+    ),
 }
+EXTRA_OVERRIDES = {"concepts": ["data.concept_positives=true"]}
 
 
 @pytest.mark.slow
@@ -68,7 +74,7 @@ def test_two_processes_train_like_one(tmp_path, head_set):
     heads, losses = HEAD_SETS[head_set]
     data = tmp_path / "data"
     generate_dataset(data, num_videos=40, seed=3, num_frames=8, fps=8, size=32, workers=1, progress=False)
-    overrides = [f"data.root={data}", *OVERRIDES, f"model.heads={heads}"]
+    overrides = [f"data.root={data}", *OVERRIDES, f"model.heads={heads}", *EXTRA_OVERRIDES.get(head_set, [])]
     single = tmp_path / "single"
     fit(load_config("synthetic-dual-align", overrides), single, progress=False, echo=lambda line: None)
 

@@ -25,8 +25,17 @@ def head(**params: Any) -> GlobalHead:
     return GlobalHead(context, **params).train()
 
 
-def inputs(video: torch.Tensor, text: torch.Tensor, video_index: list[int], groups: list[int]) -> HeadInputs:
+def inputs(
+    video: torch.Tensor,
+    text: torch.Tensor,
+    video_index: list[int],
+    groups: list[int],
+    concepts: tuple[list[list[int]], list[list[int]]] | None = None,
+) -> HeadInputs:
     batch = {"video_index": torch.tensor(video_index), "caption_group": torch.tensor(groups)}
+    if concepts is not None:
+        batch["video_concepts"] = torch.tensor(concepts[0], dtype=torch.bool)
+        batch["caption_concepts"] = torch.tensor(concepts[1], dtype=torch.bool)
     empty = torch.zeros(video.shape[0], 1, 4)
     mask = torch.ones(video.shape[0], 1, dtype=torch.bool)
     return HeadInputs(
@@ -118,6 +127,36 @@ def test_loss_against_the_remembered_pairs_matches_brute_force() -> None:
     one_way = head(memory_size=8, symmetric=False)
     one_way(inputs(first_video, first_text, [0, 1, 2], [50, 51, 52]))
     assert one_way(inputs(video, text, [1, 7, 9], [61, 62, 52]))["loss"].item() == pytest.approx(v2t, rel=1e-5)
+
+
+def test_concepts_make_described_videos_positives_in_the_batch_and_in_the_memory() -> None:
+    torch.manual_seed(3)
+    # Concepts a, b, c. Batch 1: video 0 shows {a, b}, its caption says {a, b} (videos 0 and 2); video 1 shows
+    # {a, c}, its caption says {c} (videos 1 and 3). Batch 2: video 2 shows {a, b}, its caption says {a} (videos
+    # 0, 1 and 2); video 3 shows {c}, its caption says {c} (videos 1 and 3).
+    first = torch.randn(2, DIM), torch.randn(2, DIM)
+    first_concepts = ([[1, 1, 0], [1, 0, 1]], [[1, 1, 0], [0, 0, 1]])
+    second = torch.randn(2, DIM), torch.randn(2, DIM)
+    second_concepts = ([[1, 1, 0], [0, 0, 1]], [[1, 0, 0], [0, 0, 1]])
+    loss_head = head(memory_size=8)
+    out = loss_head(inputs(*first, [0, 1], [10, 11], first_concepts))
+    # Alone in its batch: caption 1 ({c}) describes video 1 only, caption 0 ({a, b}) video 0 only.
+    assert out["loss"].item() == pytest.approx(contrastive_loss(*first, 1 / TAU)["loss"].item(), rel=1e-5)
+    out = loss_head(inputs(*second, [2, 3], [12, 13], second_concepts))
+    assert out["memory"].item() == 2
+    # Columns: the batch's captions (videos) 2, 3, then the remembered ones 0, 1.
+    describes = {(0, 0), (0, 2), (1, 1), (1, 3), (2, 0), (2, 1), (2, 2), (3, 1), (3, 3)}  # (caption of, video)
+    order = [2, 3, 0, 1]
+    v2t = brute_force(
+        second[0], torch.cat([second[1], first[1]]), [[(c, v) in describes for c in order] for v in (2, 3)]
+    )
+    t2v = brute_force(
+        second[1], torch.cat([second[0], first[0]]), [[(c, v) in describes for v in order] for c in (2, 3)]
+    )
+    assert out["loss"].item() == pytest.approx((v2t + t2v) / 2, rel=1e-5)
+    # A memory takes concepts on every push or on none.
+    with pytest.raises(ValueError, match="every push or on none"):
+        loss_head(inputs(*second, [2, 3], [12, 13]))
 
 
 def test_no_gradient_reaches_the_memory_and_evaluation_ignores_it() -> None:

@@ -99,6 +99,27 @@ def test_the_memory_is_read_from_its_start_epoch(tiny_data, tmp_path):
     assert [r["global_memory"] for r in steps[per_epoch:]] == [12] * per_epoch  # full and read from epoch 1
 
 
+def test_a_run_with_concept_positives(tiny_data, tmp_path):
+    from vtr.data import TrainClipDataset, collate_clips
+    from vtr.data.concept_positives import ConceptTable
+    from vtr.train import fit
+
+    records = read_annotations(tiny_data, split="train")
+    table = ConceptTable(records)
+    dataset = TrainClipDataset(records, num_frames=2, image_size=32, concepts=table)
+    items = [dataset[i] for i in range(3)]
+    batch = collate_clips(items)
+    for row, item in enumerate(items):
+        assert torch.equal(batch["video_concepts"][row], table.video(item["video_index"]))
+        assert torch.equal(batch["caption_concepts"][row], table.caption(item["caption"]))
+    heads = "model.heads=[{name: global, params: {memory_size: 12, memory_start_step: 1}}]"
+    config = tiny_config(tiny_data, heads, "train.epochs=1", "data.concept_positives=true")
+    out = fit(config, tmp_path / "run", progress=False, echo=lambda x: None)
+    assert load_config(out / "config.yaml").data.concept_positives is True
+    steps = [r for r in read_log(out / "log.jsonl") if r["event"] == "step"]
+    assert steps[-1]["global_memory"] == 12 and all(r["global_loss"] == r["global_loss"] for r in steps)
+
+
 def test_crop_jitter_changes_what_training_sees(two_epoch_run, tiny_data, tmp_path):
     from vtr.train import fit
 

@@ -116,6 +116,9 @@ class DataConfig:
     hard_negatives_from_epoch: int | None = None  # from this epoch (0-based, as milestones) on: hard_negatives
     num_workers: int = 0
     decoded_cache: bool = False  # keep short clips decoded on disk (vtr.data.clip_cache): decode once, not each epoch
+    # Every training clip a caption describes is its positive, from the synthetic benchmark's meta
+    # (vtr.data.concept_positives); off: only the caption's own clip and identical captions.
+    concept_positives: bool = False
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     augment: AugmentConfig = field(default_factory=AugmentConfig)

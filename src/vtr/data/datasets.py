@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 
 from vtr.data.annotations import VideoRecord
 from vtr.data.clip_cache import DecodedClipCache
+from vtr.data.concept_positives import ConceptTable
 from vtr.errors import DataFormatError, VideoDecodeError
 from vtr.video import FrameTransform, sample_frames
 from vtr.video.augment import CropJitter
@@ -150,6 +151,9 @@ class TrainClipDataset(_ClipReader):
             the same frames, without decoding each epoch.
         augment: a random window of each clip (:class:`vtr.video.augment.CropJitter`), drawn like the frame
             offsets from ``(seed, epoch, index)``; None shows whole frames.
+        concepts: the concepts of ``records`` (:class:`vtr.data.concept_positives.ConceptTable`); items then also
+            carry ``video_concepts`` and ``caption_concepts`` (bool [V]), so that the loss can tell which clips
+            of the batch a caption describes.
     """
 
     def __init__(
@@ -163,9 +167,11 @@ class TrainClipDataset(_ClipReader):
         keyframes: bool = False,
         cache: DecodedClipCache | None = None,
         augment: CropJitter | None = None,
+        concepts: ConceptTable | None = None,
     ) -> None:
         super().__init__(records, num_frames, image_size, mean, std, keyframes, cache)
         self.augment = augment
+        self.concepts = concepts
         self.seed = seed
         self.epoch = 0
         # Positions in `records` of the videos that have a caption: only these can make a training pair.
@@ -186,7 +192,8 @@ class TrainClipDataset(_ClipReader):
         return len(self._usable)
 
     def __getitem__(self, item: int) -> dict[str, Any]:
-        """``{"frames": float [T,3,S,S], "frame_mask": bool [T], "caption": str, "video_index": int}``."""
+        """``{"frames": float [T,3,S,S], "frame_mask": bool [T], "caption": str, "video_index": int}``, and
+        ``video_concepts`` / ``caption_concepts`` bool [V] with a concept table."""
         if not 0 <= item < len(self._usable):
             raise IndexError(f"item {item} out of range for {len(self._usable)} training videos")
         last_error: VideoDecodeError | None = None
@@ -208,7 +215,11 @@ class TrainClipDataset(_ClipReader):
                         "skipping undecodable training video %s (%s); using another", record.path, error.cause
                     )
                 continue
-            return {"frames": frames, "frame_mask": mask, "caption": caption, "video_index": index}
+            item = {"frames": frames, "frame_mask": mask, "caption": caption, "video_index": index}
+            if self.concepts is not None:
+                item["video_concepts"] = self.concepts.video(index)
+                item["caption_concepts"] = self.concepts.caption(caption)
+            return item
         detail = f"; last error: {last_error}" if last_error else ""
         raise DataFormatError(
             f"{MAX_TRAIN_ATTEMPTS} training videos in a row could not be decoded{detail}; run `vtr data check`"
@@ -283,7 +294,8 @@ def collate_clips(batch: Sequence[dict[str, Any]], tokenizer: Any = None, max_le
 
     Returns:
         ``frames`` float [B, T, 3, S, S], ``frame_mask`` bool [B, T], ``video_index`` long [B]; ``captions``
-        list[str] when items have a caption; ``input_ids`` / ``attention_mask`` long [B, L] with a tokenizer.
+        list[str] when items have a caption; ``input_ids`` / ``attention_mask`` long [B, L] with a tokenizer;
+        ``video_concepts`` / ``caption_concepts`` bool [B, V] when items have them.
     """
     if not batch:
         raise ValueError("cannot collate an empty batch")
@@ -304,6 +316,9 @@ def collate_clips(batch: Sequence[dict[str, Any]], tokenizer: Any = None, max_le
         "frame_mask": frame_mask,
         "video_index": torch.tensor([int(item["video_index"]) for item in batch], dtype=torch.long),
     }
+    for key in ("video_concepts", "caption_concepts"):
+        if key in batch[0]:
+            out[key] = torch.stack([item[key] for item in batch])
     if "caption" in batch[0]:
         captions = [item["caption"] for item in batch]
         out["captions"] = captions

@@ -28,6 +28,28 @@ def group_positives(row_groups: Tensor, col_groups: Tensor | None = None) -> Ten
     return row_groups[:, None] == cols[None, :]  # [N, M]
 
 
+def described_positives(video_concepts: Tensor, caption_concepts: Tensor) -> Tensor:
+    """The positive matrix of videos and captions given as concept sets: ``positives[i, j]`` is True when every
+    concept of caption j is one of video i's (the caption describes the video).
+
+    Args:
+        video_concepts: bool [N, V].
+        caption_concepts: bool [M, V].
+
+    Returns:
+        bool [N, M]; not symmetric, even for N == M.
+    """
+    if video_concepts.shape[-1] != caption_concepts.shape[-1]:
+        raise ValueError(
+            f"video concepts {tuple(video_concepts.shape)} and caption concepts {tuple(caption_concepts.shape)} "
+            "differ in width"
+        )
+    with torch.autocast(device_type=video_concepts.device.type, enabled=False):
+        # How many of caption j's concepts video i lacks; exact in float32 for any realistic V.
+        lacking = (~video_concepts.bool()).float() @ caption_concepts.bool().float().t()  # [N, M]
+    return lacking == 0
+
+
 def multi_positive_info_nce(logits: Tensor, positives: Tensor | None = None, mode: str = "each") -> Tensor:
     """InfoNCE of each row of ``logits`` against its positive columns, averaged over rows that have a positive.
 

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from vtr.config import DataConfig, RunConfig, save_config, to_dict
 from vtr.data import TrainClipDataset, collate_clips, read_annotations
 from vtr.data.clip_cache import DecodedClipCache, cache_folder
+from vtr.data.concept_positives import ConceptTable
 from vtr.data.sampling import BATCH_SAMPLERS, HardNegativeBatchSampler, hard_negative_groups
 from vtr.errors import CheckpointError, ConfigError, DataFormatError
 from vtr.evaluate.runner import encode_split, evaluate_split
@@ -212,6 +213,7 @@ def fit(
             keyframes=data_cfg.keyframes,
             cache=clip_cache,
             augment=augment,
+            concepts=ConceptTable(train_records) if data_cfg.concept_positives else None,
         )
         steps_per_epoch = len(dataset) // batch_size  # drop_last: contrastive batches keep their size
         optimizer = build_optimizer(model, train_cfg.lr, train_cfg.weight_decay, train_cfg.lr_scale)

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from vtr.errors import ConfigError
-from vtr.losses import POSITIVE_MODES, group_positives, multi_positive_info_nce
+from vtr.losses import POSITIVE_MODES, described_positives, group_positives, multi_positive_info_nce
 from vtr.models.outputs import EncodedText, EncodedVideo, TextEncoderOutput
 
 Tokenize = Callable[[list[str]], dict[str, Tensor]]
@@ -125,15 +125,31 @@ def check_head_params(
     return levels
 
 
+def batch_concepts(inputs: HeadInputs, device: torch.device) -> tuple[Tensor, Tensor] | None:
+    """The (gathered) ``video_concepts`` and ``caption_concepts`` of a batch, bool [B, V] each, or None when the
+    batch has none (``data.concept_positives`` off)."""
+    video, caption = inputs.batch.get("video_concepts"), inputs.batch.get("caption_concepts")
+    if not (torch.is_tensor(video) and torch.is_tensor(caption)):
+        return None
+    video, caption = video.to(device), caption.to(device)
+    if inputs.gather is not None:
+        video, caption = inputs.gather(video), inputs.gather(caption)
+    return video, caption
+
+
 def batch_positives(inputs: HeadInputs, size: int, device: torch.device) -> Tensor:
-    """The positive matrix [size, size] of a (gathered) batch of ``size`` video-caption pairs: the diagonal, the
-    captions of the same video (``video_index``) and identical captions (``caption_group``)."""
+    """The positive matrix [size, size] of a (gathered) batch of ``size`` video-caption pairs, captions as rows and
+    videos as columns: the diagonal, the captions of the same video (``video_index``), identical captions
+    (``caption_group``) and, when the batch has concepts, every video a caption describes."""
     positives = torch.eye(size, dtype=torch.bool, device=device)
     for key in ("video_index", "caption_group"):
         ids = inputs.batch.get(key)
         if torch.is_tensor(ids):
             ids = ids.to(device)
             positives |= group_positives(inputs.gather(ids) if inputs.gather is not None else ids)
+    concepts = batch_concepts(inputs, device)
+    if concepts is not None:
+        positives |= described_positives(*concepts).T  # [captions, videos]
     return positives
 
 

@@ -6,8 +6,8 @@ import torch
 from torch import Tensor
 
 from vtr.errors import ConfigError
-from vtr.losses import POSITIVE_MODES, contrastive_loss, group_positives, multi_positive_info_nce
-from vtr.models.heads.base import AlignmentHead, HeadContext, HeadInputs, Temperature
+from vtr.losses import POSITIVE_MODES, contrastive_loss, described_positives, group_positives, multi_positive_info_nce
+from vtr.models.heads.base import AlignmentHead, HeadContext, HeadInputs, Temperature, batch_concepts
 from vtr.models.heads.memory import EmbeddingMemory
 from vtr.models.registry import register_head
 
@@ -17,7 +17,8 @@ class GlobalHead(AlignmentHead):
     """Contrastive loss over the batch between the global (retrieval) embeddings of videos and captions.
 
     Positives of a video are its own caption and, when the batch says so, every caption of the same video
-    (``video_index``) and every identical caption string (``caption_group``): such pairs are not negatives.
+    (``video_index``), every identical caption string (``caption_group``) and every caption that describes it
+    (``video_concepts`` and ``caption_concepts``, from ``data.concept_positives``): such pairs are not negatives.
 
     Args:
         context: sizes and defaults from the model.
@@ -83,18 +84,21 @@ class GlobalHead(AlignmentHead):
         if inputs.gather is not None:
             video, text = inputs.gather(video), inputs.gather(text)
             groups = {k: inputs.gather(v.to(video.device)) for k, v in groups.items()}
+        concepts = batch_concepts(inputs, video.device)
         positives = torch.eye(video.shape[0], dtype=torch.bool, device=video.device)  # [B, B] video i <-> caption i
         for ids in groups.values():
             positives |= group_positives(ids.to(video.device))
+        if concepts is not None:
+            positives |= described_positives(*concepts)  # [videos, captions]; not symmetric
         scale = self.temperature()
         remembered = self.memory.entries() if self._reads_memory() else None
         if remembered is None:
             terms = contrastive_loss(video, text, scale, positives, symmetric=self.symmetric, mode=self.positive_mode)
             loss = terms["loss"]
         else:
-            loss = self._loss_with_memory(video, text, scale, positives, groups, remembered)
+            loss = self._loss_with_memory(video, text, scale, positives, groups, concepts, remembered)
         if self.memory is not None and self.training:
-            self._remember(video, text, groups)
+            self._remember(video, text, groups, concepts)
         out: dict[str, Tensor] = {
             "loss": loss,
             "count": torch.tensor(float(video.shape[0])),
@@ -111,32 +115,45 @@ class GlobalHead(AlignmentHead):
         scale: Tensor,
         positives: Tensor,
         groups: dict[str, Tensor],
+        concepts: tuple[Tensor, Tensor] | None,
         remembered: tuple[Tensor, Tensor, Tensor, Tensor],
     ) -> Tensor:
         """InfoNCE of the batch's videos over the batch's captions and the remembered ones, and of its captions
         over the batch's videos and the remembered ones ([B, B + n] logits each)."""
+        assert self.memory is not None
         old_video, old_text, old_index, old_group = remembered
         device = video.device
-        old_positives = torch.zeros(video.shape[0], old_video.shape[0], dtype=torch.bool, device=device)  # [B, n]
+        # Shared ids are symmetric: the same [B, n] matrix serves both directions.
+        shared = torch.zeros(video.shape[0], old_video.shape[0], dtype=torch.bool, device=device)  # [B, n]
         for key, old_ids in (("video_index", old_index), ("caption_group", old_group)):
             if key in groups:
-                old_positives |= group_positives(groups[key].to(device), old_ids)
-        all_positives = torch.cat([positives, old_positives], dim=1)  # [B, B + n]; the batch part is symmetric
+                shared |= group_positives(groups[key].to(device), old_ids)
+        video_rows, text_rows = shared, shared.clone()  # batch video vs old captions; batch caption vs old videos
+        old_concepts = self.memory.concepts()
+        if concepts is not None and old_concepts is not None:
+            video_rows |= described_positives(concepts[0], old_concepts[1])
+            text_rows |= described_positives(old_concepts[0], concepts[1]).T
         # In float32 even under bfloat16 autocast, as contrastive_loss.
         with torch.autocast(device_type=device.type, enabled=False):
             video = torch.nn.functional.normalize(video.float(), dim=-1)
             text = torch.nn.functional.normalize(text.float(), dim=-1)
             v2t = multi_positive_info_nce(
-                scale * video @ torch.cat([text, old_text]).t(), all_positives, self.positive_mode
+                scale * video @ torch.cat([text, old_text]).t(),
+                torch.cat([positives, video_rows], dim=1),
+                self.positive_mode,
             )
             if not self.symmetric:
                 return v2t
             t2v = multi_positive_info_nce(
-                scale * text @ torch.cat([video, old_video]).t(), all_positives, self.positive_mode
+                scale * text @ torch.cat([video, old_video]).t(),
+                torch.cat([positives.T, text_rows], dim=1),
+                self.positive_mode,
             )
         return (v2t + t2v) / 2
 
-    def _remember(self, video: Tensor, text: Tensor, groups: dict[str, Tensor]) -> None:
+    def _remember(
+        self, video: Tensor, text: Tensor, groups: dict[str, Tensor], concepts: tuple[Tensor, Tensor] | None
+    ) -> None:
         """Push the (gathered) batch into the memory; the batch must say which video each pair shows."""
         assert self.memory is not None
         if "video_index" not in groups:
@@ -144,4 +161,4 @@ class GlobalHead(AlignmentHead):
         index = groups["video_index"]
         # Without caption groups (never compared then) the caption's row keeps its video's id.
         caption = groups.get("caption_group", index)
-        self.memory.push(video, text, index, caption)
+        self.memory.push(video, text, index, caption, concepts)

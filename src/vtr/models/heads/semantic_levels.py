@@ -254,5 +254,5 @@ class SemanticLevelsHead(AlignmentHead):
         """InfoNCE between the level embeddings of the batch (the global head's positives: same video or caption)."""
         if inputs.gather is not None:
             video, text = inputs.gather(video), inputs.gather(text)
-        positives = batch_positives(inputs, video.shape[0], video.device)
+        positives = batch_positives(inputs, video.shape[0], video.device).T  # [videos, captions]
         return contrastive_loss(video, text, self.temperature(), positives, mode=self.positive_mode)["loss"]
