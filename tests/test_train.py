@@ -120,6 +120,22 @@ def test_a_run_with_concept_positives(tiny_data, tmp_path):
     assert steps[-1]["global_memory"] == 12 and all(r["global_loss"] == r["global_loss"] for r in steps)
 
 
+def test_concept_positives_on_data_without_concepts_stop_before_anything_is_written(tiny_data, tmp_path):
+    from vtr.errors import DataFormatError
+    from vtr.train import fit
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "videos").symlink_to(tiny_data / "videos")
+    lines = (tiny_data / "annotations.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [{k: v for k, v in json.loads(line).items() if k != "meta"} for line in lines]
+    (plain / "annotations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    config = tiny_config(plain, "data.concept_positives=true")
+    with pytest.raises(DataFormatError, match="concept_positives needs the synthetic benchmark's meta"):
+        fit(config, tmp_path / "run", progress=False, echo=lambda x: None)
+    assert not (tmp_path / "run").exists()
+
+
 def test_crop_jitter_changes_what_training_sees(two_epoch_run, tiny_data, tmp_path):
     from vtr.train import fit
 

@@ -184,6 +184,8 @@ def fit(
         if not train_records:
             raise DataFormatError(f"{data_cfg.root}: split {data_cfg.train_split!r} has no videos")
         batch_size = min(train_cfg.batch_size, len(train_records))
+        # Before anything is written: data that does not say what its clips show stops the run here.
+        concepts = ConceptTable(train_records) if data_cfg.concept_positives else None
         distributed.barrier(processes)  # every process has checked the folder before process 0 writes into it
         if main:
             out.mkdir(parents=True, exist_ok=True)
@@ -213,7 +215,7 @@ def fit(
             keyframes=data_cfg.keyframes,
             cache=clip_cache,
             augment=augment,
-            concepts=ConceptTable(train_records) if data_cfg.concept_positives else None,
+            concepts=concepts,
         )
         steps_per_epoch = len(dataset) // batch_size  # drop_last: contrastive batches keep their size
         optimizer = build_optimizer(model, train_cfg.lr, train_cfg.weight_decay, train_cfg.lr_scale)
