@@ -38,7 +38,12 @@ HEAD_SETS = {
     "hcmi": "[{name: global}, {name: hcmi, params: {num_heads: 2}}]",
     "ucofia": "[{name: global}, {name: ucofia, params: {num_patches: 8}}]",
     "fcanet": "[{name: global}, {name: fcanet}]",
+    # Concept positives and the global head's cross-batch memory: their buffers must follow the model's device.
+    "concepts": (
+        "[{name: global, params: {memory_size: 16, memory_start_step: 1}}, {name: ucofia, params: {num_patches: 8}}]"
+    ),
 }
+EXTRA_OVERRIDES = {"concepts": ["data.concept_positives=true"]}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -74,9 +79,9 @@ def cpu_run(tiny_data, tmp_path_factory):
 
 @pytest.mark.parametrize("head_set", list(HEAD_SETS))
 def test_training_on_cuda_gives_the_cpu_weights(tiny_data, tmp_path, head_set):
-    heads = f"model.heads={HEAD_SETS[head_set]}"
-    cpu = _train(tiny_data, tmp_path / "cpu", "cpu", "train.precision=fp32", heads)
-    gpu = _train(tiny_data, tmp_path / "gpu", "cuda", "train.precision=fp32", heads)
+    overrides = ["train.precision=fp32", f"model.heads={HEAD_SETS[head_set]}", *EXTRA_OVERRIDES.get(head_set, [])]
+    cpu = _train(tiny_data, tmp_path / "cpu", "cpu", *overrides)
+    gpu = _train(tiny_data, tmp_path / "gpu", "cuda", *overrides)
 
     expected, got = load_file(cpu / "last.safetensors"), load_file(gpu / "last.safetensors")
     assert expected.keys() == got.keys()
