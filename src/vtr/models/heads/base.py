@@ -137,20 +137,36 @@ def batch_concepts(inputs: HeadInputs, device: torch.device) -> tuple[Tensor, Te
     return video, caption
 
 
-def batch_positives(inputs: HeadInputs, size: int, device: torch.device) -> Tensor:
-    """The positive matrix [size, size] of a (gathered) batch of ``size`` video-caption pairs, captions as rows and
-    videos as columns: the diagonal, the captions of the same video (``video_index``), identical captions
-    (``caption_group``) and, when the batch has concepts, every video a caption describes."""
-    positives = torch.eye(size, dtype=torch.bool, device=device)
+def batch_groups(inputs: HeadInputs, device: torch.device) -> dict[str, Tensor]:
+    """The (gathered) ids of a batch that mark pairs as positives, on ``device``: ``video_index`` (the same video)
+    and ``caption_group`` (the same caption string), each where the batch has it."""
+    groups = {}
     for key in ("video_index", "caption_group"):
         ids = inputs.batch.get(key)
         if torch.is_tensor(ids):
             ids = ids.to(device)
-            positives |= group_positives(inputs.gather(ids) if inputs.gather is not None else ids)
-    concepts = batch_concepts(inputs, device)
+            groups[key] = inputs.gather(ids) if inputs.gather is not None else ids
+    return groups
+
+
+def pair_positives(
+    size: int, groups: dict[str, Tensor], concepts: tuple[Tensor, Tensor] | None, device: torch.device
+) -> Tensor:
+    """The positive matrix bool [size, size] of ``size`` video-caption pairs, captions as rows and videos as
+    columns: the diagonal, pairs that share an id of ``groups`` (:func:`batch_groups`) and, with ``concepts``
+    (:func:`batch_concepts`), every video a caption describes."""
+    positives = torch.eye(size, dtype=torch.bool, device=device)
+    for ids in groups.values():
+        positives |= group_positives(ids)
     if concepts is not None:
-        positives |= described_positives(*concepts).T  # [captions, videos]
+        positives |= described_positives(*concepts).T  # [captions, videos]; not symmetric
     return positives
+
+
+def batch_positives(inputs: HeadInputs, size: int, device: torch.device) -> Tensor:
+    """The positive matrix [size, size] of a (gathered) batch of ``size`` video-caption pairs, captions as rows and
+    videos as columns (:func:`pair_positives`)."""
+    return pair_positives(size, batch_groups(inputs, device), batch_concepts(inputs, device), device)
 
 
 def frame_units(video: EncodedVideo) -> tuple[Tensor, Tensor]:

@@ -7,7 +7,15 @@ from torch import Tensor
 
 from vtr.errors import ConfigError
 from vtr.losses import POSITIVE_MODES, contrastive_loss, described_positives, group_positives, multi_positive_info_nce
-from vtr.models.heads.base import AlignmentHead, HeadContext, HeadInputs, Temperature, batch_concepts
+from vtr.models.heads.base import (
+    AlignmentHead,
+    HeadContext,
+    HeadInputs,
+    Temperature,
+    batch_concepts,
+    batch_groups,
+    pair_positives,
+)
 from vtr.models.heads.memory import EmbeddingMemory
 from vtr.models.registry import register_head
 
@@ -80,16 +88,10 @@ class GlobalHead(AlignmentHead):
 
     def forward(self, inputs: HeadInputs) -> dict[str, Tensor]:
         video, text = inputs.video.pooled, inputs.text.pooled  # [B, E], [B, E]
-        groups = {k: inputs.batch[k] for k in ("video_index", "caption_group") if torch.is_tensor(inputs.batch.get(k))}
         if inputs.gather is not None:
             video, text = inputs.gather(video), inputs.gather(text)
-            groups = {k: inputs.gather(v.to(video.device)) for k, v in groups.items()}
-        concepts = batch_concepts(inputs, video.device)
-        positives = torch.eye(video.shape[0], dtype=torch.bool, device=video.device)  # [B, B] video i <-> caption i
-        for ids in groups.values():
-            positives |= group_positives(ids.to(video.device))
-        if concepts is not None:
-            positives |= described_positives(*concepts)  # [videos, captions]; not symmetric
+        groups, concepts = batch_groups(inputs, video.device), batch_concepts(inputs, video.device)
+        positives = pair_positives(video.shape[0], groups, concepts, video.device).T  # [videos, captions]
         scale = self.temperature()
         remembered = self.memory.entries() if self._reads_memory() else None
         if remembered is None:
