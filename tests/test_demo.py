@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 from tiny_configs import TINY_MODEL
@@ -25,11 +26,12 @@ def test_demo_runs_every_stage_and_its_search_check_agrees_with_the_metrics(tmp_
     for name in ("data/annotations.jsonl", "run/best.safetensors", "metrics.json", "index", "search_check.json"):
         assert (tmp_path / name).exists(), name
     check = json.loads((tmp_path / "search_check.json").read_text())
-    test_captions = sum(
-        len(json.loads(line)["captions"])
-        for line in (tmp_path / "data" / "annotations.jsonl").read_text().splitlines()
-        if json.loads(line)["split"] == "test"
-    )
+    test_records = [
+        record
+        for record in map(json.loads, (tmp_path / "data" / "annotations.jsonl").read_text().splitlines())
+        if record["split"] == "test"
+    ]
+    test_captions = sum(len(record["captions"]) for record in test_records)
     assert check["queries"] == test_captions and check["k"] == 5
     assert len(check["missed"]) == check["queries"] - check["hits"]
     # The search engine ranks as the model scores, so its top-5 rate is the evaluation's R@5.
@@ -40,6 +42,11 @@ def test_demo_runs_every_stage_and_its_search_check_agrees_with_the_metrics(tmp_
     assert json.loads((report / "metrics.json").read_text()) == json.loads((tmp_path / "metrics.json").read_text())
     assert all((report / name).stat().st_size > 0 for name in ("index.html", "curves.png", "cases.png"))
     assert any(line.lstrip().startswith("report (") and line.endswith("index.html") for line in lines)
+    # The search it suggests is a shell command that asks the index for a caption of a test video.
+    suggested = [shlex.split(line) for line in lines if line.lstrip().startswith("vtr search ")]
+    assert len(suggested) == 1 and suggested[0][0:2] == ["vtr", "search"]
+    assert suggested[0][3:] == ["--db", str(tmp_path / "index")]
+    assert suggested[0][2] in {caption for record in test_records for caption in record["captions"]}
 
     again: list[str] = []
     run_demo(tmp_path, videos=60, seed=2, overrides=tuple(TOY), progress=False, echo=again.append)

@@ -9,6 +9,7 @@ attention maps). Every stage that finished is reused when the command is run aga
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -189,12 +190,12 @@ def run_demo(
     n_videos, n_queries = len(encoded.records), len(encoded.captions)
     echo(f"\ntest split: {n_videos} videos, {n_queries} caption queries (chance R@1 = {100 / n_videos:.1f}%)")
     echo(format_metrics_table(metrics))
-    _example_queries(encoded, echo)
+    examples = _example_queries(encoded, echo)
     _index_test_videos(out, run_dir, encoded, progress, echo)
     atomic_write_json(out / "search_check.json", _check_search(out / "index", encoded.records, echo))
     report = write_evaluated_report(run_dir, out / "report", metrics, encoded, str(data_dir))
     echo(f"\nreport (metrics, training curves, retrieval cases, attention maps): {report}")
-    echo(f"\nwritten: {out / 'metrics.json'}; search the test videos with:")
-    echo(f'  vtr search "a red circle moves to the left" --db {out / "index"}')
+    echo(f"\nwritten: {out / 'metrics.json'}; search the test videos with, for example, the first query above:")
+    echo(f"  vtr search {shlex.quote(examples[0]['query'])} --db {shlex.quote(str(out / 'index'))}")
     echo(f"  vtr serve --db {out / 'index'}   # then open http://127.0.0.1:8000/")
     return metrics
