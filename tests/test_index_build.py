@@ -207,17 +207,33 @@ def test_an_interrupted_run_resumes_to_the_same_index(encoder, tmp_path, how):
     command = [sys.executable, "-m", "vtr", "index", str(folder), "--model", str(encoder.run_dir)]
     command += ["--db", str(index), "--batch-size", "2", "--no-progress"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Once a first batch is committed, the test takes the database's write lock and holds it while the signal is
+    # sent: the run cannot commit another batch before the signal lands, so on however fast a machine it is
+    # stopped midway (decoding, encoding or waiting to commit).
+    lock = None
     committed = 0
     deadline = time.monotonic() + 120
-    while committed == 0 and process.poll() is None and time.monotonic() < deadline:
+    while process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
-        if (index / "index.sqlite").is_file():
-            try:
-                with sqlite3.connect(index / "index.sqlite", timeout=0.1) as conn:
-                    committed = conn.execute("SELECT COUNT(*) FROM videos").fetchone()[0]
-            except sqlite3.OperationalError:
-                pass  # tables not created yet, or locked for a moment
+        if not (index / "index.sqlite").is_file():
+            continue
+        lock = lock or sqlite3.connect(index / "index.sqlite", timeout=0.1, isolation_level=None)
+        try:
+            lock.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            continue  # the run is writing
+        try:
+            committed = lock.execute("SELECT COUNT(*) FROM videos").fetchone()[0]
+        except sqlite3.OperationalError:
+            committed = 0  # its tables are not made yet
+        if committed:
+            break
+        lock.execute("ROLLBACK")
+    assert committed, "the run committed no batch before it ended"
     process.send_signal(how)
+    time.sleep(0.2)
+    lock.execute("ROLLBACK")  # a run waiting for the lock gets it now, and then meets the signal
+    lock.close()
     process.wait(timeout=60)
     assert process.returncode == (130 if how == signal.SIGINT else -signal.SIGKILL), process.stderr.read()
     with sqlite3.connect(index / "index.sqlite") as conn:
