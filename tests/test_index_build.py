@@ -206,7 +206,14 @@ def test_an_interrupted_run_resumes_to_the_same_index(encoder, tmp_path, how):
     index = tmp_path / "index"
     command = [sys.executable, "-m", "vtr", "index", str(folder), "--model", str(encoder.run_dir)]
     command += ["--db", str(index), "--batch-size", "2", "--no-progress"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # A shell without job control starts background commands with SIGINT ignored, and a child inherits that. While
+    # the run starts, this process handles SIGINT (a handler, unlike "ignored", is reset by exec), so the run starts
+    # as from a terminal and Python turns the signal into KeyboardInterrupt.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     # Once a first batch is committed, the test takes the database's write lock and holds it while the signal is
     # sent: the run cannot commit another batch before the signal lands, so on however fast a machine it is
     # stopped midway (decoding, encoding or waiting to commit).
