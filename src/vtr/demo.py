@@ -196,6 +196,7 @@ def run_demo(
     report = write_evaluated_report(run_dir, out / "report", metrics, encoded, str(data_dir))
     echo(f"\nreport (metrics, training curves, retrieval cases, attention maps): {report}")
     echo(f"\nwritten: {out / 'metrics.json'}; search the test videos with, for example, the first query above:")
-    echo(f"  vtr search {shlex.quote(examples[0]['query'])} --db {shlex.quote(str(out / 'index'))}")
-    echo(f"  vtr serve --db {out / 'index'}   # then open http://127.0.0.1:8000/")
+    index = shlex.quote(str(out / "index"))
+    echo(f"  vtr search {shlex.quote(examples[0]['query'])} --db {index}")
+    echo(f"  vtr serve --db {index}   # then open http://127.0.0.1:8000/")
     return metrics
