@@ -192,3 +192,41 @@ def test_unknown_postprocess_method_is_a_usage_error(hub_files, capsys) -> None:
         main(["metrics", "--sim", str(hub_files[0]), "--postprocess", "dsl,isoftmax"])
     assert exit_info.value.code == 2
     assert "unknown post-processing method 'isoftmax'" in capsys.readouterr().err
+
+
+def test_several_sims_are_scored_by_their_mean(multi_caption, tmp_path, capsys) -> None:
+    """Two models that each miss a different query: their mean ranks both right, as an ensemble index would."""
+    sim_path, q2v_path, sim, query_video = multi_caption
+    other = np.array([[0.3, 0.4, 0], [0.1, 0.9, 0], [0.1, 0.9, 0.3], [0.1, 0, 0.9]], dtype=np.float32)
+    other_path = _save(tmp_path / "other.npy", other)
+    argv = ["metrics", "--sim", str(sim_path), "--sim", str(other_path), "--query-video", str(q2v_path), "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out == retrieval_metrics((sim + other) / 2, query_video)
+    # Alone, each model ranks some query's video below first; the mean ranks every query's video first.
+    assert retrieval_metrics(sim, query_video)["t2v"]["R@1"] == 50.0
+    assert retrieval_metrics(other, query_video)["t2v"]["R@1"] == 75.0
+    assert out["t2v"]["R@1"] == 100.0
+
+
+def test_mean_similarity_reads_in_chunks_and_refuses_other_shapes(tmp_path) -> None:
+    from vtr.evaluate.metrics import InvalidSimilarityError, mean_similarity
+
+    rng = np.random.default_rng(0)
+    first, second = rng.random((7, 3), dtype=np.float32), rng.random((7, 3), dtype=np.float32)
+    mapped = np.load(_save(tmp_path / "a.npy", first), mmap_mode="r")
+    mean = mean_similarity([mapped, second], chunk_size=2)
+    np.testing.assert_allclose(mean, (first + second) / 2, rtol=1e-6)
+    assert mean.dtype == np.float32 and np.array_equal(mapped, first)  # the inputs are left as they were
+    with pytest.raises(InvalidSimilarityError, match="different shapes"):
+        mean_similarity([first, second[:, :2]])
+
+
+def test_several_sims_of_other_shapes_or_with_a_bank_are_refused(multi_caption, tmp_path, capsys) -> None:
+    sim_path, q2v_path, _, _ = multi_caption
+    wide = _save(tmp_path / "wide.npy", np.zeros((4, 4), dtype=np.float32))
+    assert main(["metrics", "--sim", str(sim_path), "--sim", str(wide), "--query-video", str(q2v_path)]) != 0
+    assert "different shapes" in capsys.readouterr().err
+    argv = ["metrics", "--sim", str(sim_path), "--sim", str(sim_path), "--query-video", str(q2v_path)]
+    assert main([*argv, "--postprocess", "qbnorm", "--bank-sim", str(sim_path)]) != 0
+    assert "--bank-sim takes one model" in capsys.readouterr().err

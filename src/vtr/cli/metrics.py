@@ -10,7 +10,7 @@ import numpy as np
 
 from vtr.cli.common import add_postprocess_arguments, postprocess_options
 from vtr.errors import ConfigError, VtrError
-from vtr.evaluate.metrics import DEFAULT_CHUNK_SIZE, V2T_MODES, retrieval_metrics
+from vtr.evaluate.metrics import DEFAULT_CHUNK_SIZE, V2T_MODES, mean_similarity, retrieval_metrics
 from vtr.evaluate.postprocess_report import postprocessed_metrics
 from vtr.evaluate.report import format_metrics_table
 from vtr.fileio import atomic_write_json
@@ -27,7 +27,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "correct item: rank = 1 + the number of items scoring strictly higher."
         ),
     )
-    parser.add_argument("--sim", required=True, type=Path, metavar="SIM.npy", help="similarity matrix, rows = queries")
+    parser.add_argument(
+        "--sim",
+        required=True,
+        type=Path,
+        action="append",
+        metavar="SIM.npy",
+        help="similarity matrix, rows = queries; given several times, their mean is scored (an ensemble of models "
+        "evaluated on the same queries and videos in the same order, e.g. each model's vtr eval --save-sim)",
+    )
     parser.add_argument(
         "--query-video",
         type=Path,
@@ -62,8 +70,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--postprocess qbnorm needs the query bank's similarities: --bank-sim BANK.npy")
     if args.bank_sim is not None and "qbnorm" not in args.postprocess:
         raise ConfigError("--bank-sim is only used by --postprocess qbnorm")
-    # Memory-mapped: a 20,000 x 20,000 matrix is read chunk by chunk, never copied whole.
-    sim = _load_npy(args.sim, "similarity matrix", mmap=True)
+    if len(args.sim) > 1 and args.bank_sim is not None:
+        raise ConfigError("--bank-sim takes one model's similarities: give one --sim with --postprocess qbnorm")
+    # Memory-mapped: a 20,000 x 20,000 matrix is read chunk by chunk, never copied whole (several are averaged into
+    # one float32 matrix in memory).
+    sims = [_load_npy(path, "similarity matrix", mmap=True) for path in args.sim]
+    sim = sims[0] if len(sims) == 1 else mean_similarity(sims, chunk_size=args.chunk_size)
     query_video = _load_npy(args.query_video, "query-to-video array", mmap=False) if args.query_video else None
     metrics = retrieval_metrics(sim, query_video, v2t=args.v2t, chunk_size=args.chunk_size)
     if args.postprocess:

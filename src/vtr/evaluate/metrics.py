@@ -46,6 +46,7 @@ __all__ = [
     "RECALL_AT",
     "V2T_MODES",
     "InvalidSimilarityError",
+    "mean_similarity",
     "ranks_to_metrics",
     "retrieval_metrics",
     "t2v_ranks",
@@ -55,6 +56,39 @@ __all__ = [
 
 class InvalidSimilarityError(VtrError, ValueError):
     """A similarity matrix or query-to-video array cannot be evaluated (wrong shape, NaN, index out of range)."""
+
+
+def mean_similarity(sims: list[np.ndarray], *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> np.ndarray:
+    """The element-wise mean of several similarity matrices of the same queries and videos, in float32.
+
+    This scores by a score-level ensemble: several models evaluated on the same queries and videos, in the same
+    order (``vtr eval --save-sim`` of each). The mean ranks as the concatenation of the models' unit embeddings
+    would. Rows are added ``chunk_size`` at a time, so memory-mapped inputs are read once and only the result, one
+    ``[n_queries, n_videos]`` float32 matrix, is held whole.
+
+    Raises:
+        InvalidSimilarityError: no matrix, or matrices of different shapes.
+    """
+    if not sims:
+        raise InvalidSimilarityError("mean_similarity needs at least one similarity matrix")
+    shapes = {tuple(np.shape(sim)) for sim in sims}
+    if len(shapes) != 1:
+        raise InvalidSimilarityError(
+            f"similarity matrices of different shapes {sorted(shapes)} cannot be averaged: they must score the same "
+            "queries against the same videos"
+        )
+    shape = shapes.pop()
+    if len(shape) != 2:
+        raise InvalidSimilarityError(f"similarity matrix must be 2-D [n_queries, n_videos], got shape {shape}")
+    out = np.empty(shape, dtype=np.float32)
+    step = max(1, chunk_size)
+    for start in range(0, shape[0], step):
+        stop = min(start + step, shape[0])
+        total = np.array(sims[0][start:stop], dtype=np.float32)  # a copy, even of a float32 memmap
+        for sim in sims[1:]:
+            total += np.asarray(sim[start:stop], dtype=np.float32)
+        out[start:stop] = total / len(sims)
+    return out
 
 
 def t2v_ranks(
