@@ -10,7 +10,7 @@ from vtr.cli.common import add_overrides_argument, add_progress_argument
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="make the synthetic benchmark, train, evaluate and index it (about 20 minutes on 2 CPU cores)",
+        help="make the synthetic benchmark, train, evaluate and index it (about 40 minutes on 2 CPU cores)",
         description="Make the synthetic benchmark (DIR/data), train the dual alignment model with L1+L2+L3 "
         "(DIR/run), evaluate it on the test split (DIR/metrics.json), answer three example queries, index the "
         "test videos (DIR/index) for vtr search and vtr serve, and search that index with every test caption "
