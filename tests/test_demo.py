@@ -8,6 +8,10 @@ import shlex
 import pytest
 from tiny_configs import TINY_MODEL
 
+from vtr.config import load_config
+from vtr.index.ensemble import parse_ensemble_spec
+from vtr.index.store import IndexStore
+
 TOY = [
     *TINY_MODEL,
     "model.heads=[{name: global}]",
@@ -25,6 +29,14 @@ def test_demo_runs_every_stage_and_its_search_check_agrees_with_the_metrics(tmp_
     metrics = run_demo(tmp_path, videos=60, seed=2, overrides=tuple(TOY), progress=False, echo=lines.append)
     for name in ("data/annotations.jsonl", "run/best.safetensors", "metrics.json", "index", "search_check.json"):
         assert (tmp_path / name).exists(), name
+    # Two runs, training seeds 0 and 1, each with its own test metrics; metrics.json scores them together.
+    runs = [tmp_path / "run", tmp_path / "run-2"]
+    assert [load_config(run / "config.yaml").train.seed for run in runs] == [0, 1]
+    alone = [json.loads((run / "test_metrics.json").read_text()) for run in runs]
+    assert metrics != alone[0] and metrics != alone[1]
+    with IndexStore(tmp_path / "index") as store:  # the index holds both models' embeddings
+        assert parse_ensemble_spec(store.settings().model_spec) == [str(run.resolve()) for run in runs]
+    assert any(line.startswith("the 2 models together") for line in lines)
     check = json.loads((tmp_path / "search_check.json").read_text())
     test_records = [
         record
@@ -54,14 +66,21 @@ def test_demo_runs_every_stage_and_its_search_check_agrees_with_the_metrics(tmp_
     assert any(line.startswith("train: reusing") for line in again)
 
     # Another config trains again (an old demo folder is not reused for a new recipe); other data remakes all.
+    # One model (--models 1): the index and the metrics are that model's.
     changed: list[str] = []
-    run_demo(tmp_path, videos=60, seed=2, overrides=(*TOY, "train.lr=5e-4"), progress=False, echo=changed.append)
+    metrics = run_demo(
+        tmp_path, videos=60, seed=2, overrides=(*TOY, "train.lr=5e-4"), progress=False, echo=changed.append, models=1
+    )
     assert any("trained with another config" in line for line in changed)
     assert any(line.startswith("data: reusing") for line in changed)
+    assert metrics == json.loads((tmp_path / "run" / "test_metrics.json").read_text())
+    with IndexStore(tmp_path / "index") as store:
+        assert store.settings().model_spec == str((tmp_path / "run").resolve())
     remade: list[str] = []
-    metrics = run_demo(tmp_path, videos=48, seed=2, overrides=tuple(TOY), progress=False, echo=remade.append)
+    metrics = run_demo(tmp_path, videos=48, seed=2, overrides=tuple(TOY), progress=False, echo=remade.append, models=1)
     assert any("holds 60 clips, not 48" in line for line in remade)
     assert any(line.startswith("train: 1 epochs") for line in remade)
+    assert not (tmp_path / "run-2").exists()  # trained on the other data
     test_videos = [
         json.loads(line)["video"]
         for line in (tmp_path / "data" / "annotations.jsonl").read_text().splitlines()

@@ -1,9 +1,12 @@
 """The main job end to end: make the synthetic benchmark, train the dual alignment model, evaluate, search.
 
-``vtr demo --out DIR`` writes ``DIR/data`` (the data set), ``DIR/run`` (the trained run), ``DIR/metrics.json``
-(the test metrics, same JSON as ``vtr eval``), ``DIR/index`` (the test videos, searchable with ``vtr search``
-and ``vtr serve``) and ``DIR/report`` (``vtr report``'s page: metrics, training curves, retrieval cases,
-attention maps). Every stage that finished is reused when the command is run again.
+``vtr demo --out DIR`` writes ``DIR/data`` (the data set), ``DIR/run`` and ``DIR/run-2`` (the trained runs:
+the same recipe with training seeds s and s + 1), ``DIR/metrics.json`` (the test metrics of the two models
+together, same JSON as ``vtr eval``; each run's own in ``DIR/run*/test_metrics.json``), ``DIR/index`` (the test
+videos, searchable with ``vtr search`` and ``vtr serve``; it holds both models' joined embeddings and ranks by
+their mean similarity, :mod:`vtr.index.ensemble`) and ``DIR/report`` (``vtr report``'s page: metrics, training
+curves, retrieval cases, attention maps). ``models=1`` trains one run and takes half the time. Every stage
+that finished is reused when the command is run again.
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ import os
 import shlex
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vtr.config import load_config
+from vtr.errors import ConfigError
 from vtr.fileio import atomic_write_json
 
 DEMO_CONFIG = "synthetic-dual-align"
@@ -87,6 +92,25 @@ def _train(run_dir: Path, config: Any, progress: bool, echo: Callable[[str], Non
     return True
 
 
+def _run_dirs(out: Path, models: int) -> list[Path]:
+    return [out / ("run" if i == 0 else f"run-{i + 1}") for i in range(models)]
+
+
+def _joined(encoded: list[Any]) -> Any:
+    """One split whose similarity is the mean of the members' (their embeddings joined, as the index holds them)."""
+    if len(encoded) == 1:
+        return encoded[0]
+    from vtr.index.ensemble import join_embeddings
+
+    first = encoded[0]
+    return replace(
+        first,
+        text=join_embeddings([e.text for e in encoded]),
+        video=join_embeddings([e.video for e in encoded]),
+        failures=sorted({name for e in encoded for name in e.failures}),
+    )
+
+
 def _example_queries(encoded: Any, echo: Callable[[str], None], n_queries: int = 3, k: int = 5) -> list[dict]:
     """Answer a few test captions and print their top-k videos, marking the one the caption was written for."""
     sim = encoded.similarity()  # [n_queries, n_videos]
@@ -106,8 +130,11 @@ def _example_queries(encoded: Any, echo: Callable[[str], None], n_queries: int =
     return answers
 
 
-def _index_test_videos(out: Path, run_dir: Path, encoded: Any, progress: bool, echo: Callable[[str], None]) -> None:
-    """Link the test videos into ``DIR/test-videos`` and index them into ``DIR/index`` with the trained model."""
+def _index_test_videos(
+    out: Path, run_dirs: list[Path], encoded: Any, progress: bool, echo: Callable[[str], None]
+) -> None:
+    """Link the test videos into ``DIR/test-videos`` and index them into ``DIR/index`` with the trained models."""
+    from vtr.errors import ModelMismatchError
     from vtr.index import build_index
 
     folder = out / "test-videos"
@@ -119,7 +146,12 @@ def _index_test_videos(out: Path, run_dir: Path, encoded: Any, progress: bool, e
                 os.link(record.path, target)  # a hard link: the files stay inside the indexed collection
             except OSError:
                 shutil.copy2(record.path, target)
-    report = build_index(folder, out / "index", run_dir, progress=progress)
+    model = [str(d) for d in run_dirs] if len(run_dirs) > 1 else str(run_dirs[0])
+    try:
+        report = build_index(folder, out / "index", model, progress=progress)
+    except ModelMismatchError:  # an index of another number of models
+        shutil.rmtree(out / "index")
+        report = build_index(folder, out / "index", model, progress=progress)
     echo(f"\nindex: {report.videos} test videos searchable in {out / 'index'} ({len(report.indexed)} encoded now)")
 
 
@@ -170,30 +202,61 @@ def run_demo(
     overrides: tuple[str, ...] = (),
     progress: bool = True,
     echo: Callable[[str], None] = print,
+    models: int = 2,
 ) -> dict[str, Any]:
-    """Run the whole demo; returns the test metrics."""
+    """Run the whole demo; returns the test metrics (of the models together when there are several).
+
+    Args:
+        out_dir: the demo folder.
+        videos: synthetic clips to make.
+        seed: seed of the synthetic data set.
+        overrides: ``key=value`` changes to the demo config.
+        progress: show progress bars.
+        echo: where the demo's lines go.
+        models: runs to train, with training seeds ``train.seed`` + 0, 1, ...; the index and the metrics use
+            them together.
+    """
     from vtr.evaluate.report import format_metrics_table
-    from vtr.evaluate.runner import evaluate_run
+    from vtr.evaluate.runner import evaluate_run, evaluate_split
     from vtr.viz.report import write_evaluated_report
 
+    if models < 1:
+        raise ConfigError(f"the demo trains at least one model, not {models}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data_dir, run_dir = out / "data", out / "run"
+    data_dir, run_dirs = out / "data", _run_dirs(out, models)
     config = load_config(DEMO_CONFIG, [f"data.root={data_dir}", *overrides])
     if _make_data(data_dir, videos, seed, config, progress, echo):
-        for stale in (run_dir, out / "test-videos", out / "index"):  # made from other data
-            shutil.rmtree(stale, ignore_errors=True)
-    if _train(run_dir, config, progress, echo):
-        shutil.rmtree(out / "index", ignore_errors=True)  # made with the previous weights
-    metrics, encoded = evaluate_run(str(run_dir), split="test", progress=progress)
+        for stale in (*out.glob("run*"), out / "test-videos", out / "index"):  # made from other data
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+    encoded = []
+    for i, run_dir in enumerate(run_dirs):
+        member = replace(config, train=replace(config.train, seed=config.train.seed + i))
+        if _train(run_dir, member, progress, echo):
+            shutil.rmtree(out / "index", ignore_errors=True)  # made with the previous weights
+        run_metrics, run_encoded = evaluate_run(str(run_dir), split="test", progress=progress)
+        atomic_write_json(run_dir / "test_metrics.json", run_metrics)  # this model alone
+        if models > 1:
+            echo(f"\n{run_dir.name} alone (training seed {member.train.seed}):")
+            echo(format_metrics_table(run_metrics))
+        encoded.append(run_encoded)
+    together = _joined(encoded)
+    metrics = run_metrics
+    if models > 1:
+        metrics = evaluate_split(together)
+        if together.failures:
+            metrics["failures"] = together.failures
     atomic_write_json(out / "metrics.json", metrics)
-    n_videos, n_queries = len(encoded.records), len(encoded.captions)
+    n_videos, n_queries = len(together.records), len(together.captions)
     echo(f"\ntest split: {n_videos} videos, {n_queries} caption queries (chance R@1 = {100 / n_videos:.1f}%)")
+    if models > 1:
+        echo(f"the {models} models together (mean similarity, as the index ranks):")
     echo(format_metrics_table(metrics))
-    examples = _example_queries(encoded, echo)
-    _index_test_videos(out, run_dir, encoded, progress, echo)
-    atomic_write_json(out / "search_check.json", _check_search(out / "index", encoded.records, echo))
-    report = write_evaluated_report(run_dir, out / "report", metrics, encoded, str(data_dir))
+    examples = _example_queries(together, echo)
+    _index_test_videos(out, run_dirs, together, progress, echo)
+    atomic_write_json(out / "search_check.json", _check_search(out / "index", together.records, echo))
+    report = write_evaluated_report(run_dirs[0], out / "report", metrics, together, str(data_dir))
     echo(f"\nreport (metrics, training curves, retrieval cases, attention maps): {report}")
     echo(f"\nwritten: {out / 'metrics.json'}; search the test videos with, for example, the first query above:")
     index = shlex.quote(str(out / "index"))

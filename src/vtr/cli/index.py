@@ -31,8 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("dir", type=Path, metavar="DIR", help="folder of videos (searched recursively)")
     parser.add_argument(
         "--model",
-        help="a trained vtr run folder, or a Hugging Face CLIP / X-CLIP hub id or folder "
-        "(default: the model the index was built with)",
+        action="append",
+        help="a trained vtr run folder, or a Hugging Face CLIP / X-CLIP hub id or folder (default: the model the "
+        "index was built with); given twice or more, the index holds the models' joined embeddings and ranks by "
+        "their mean similarity",
     )
     parser.add_argument("--db", required=True, type=Path, metavar="INDEX", help="index folder (created if missing)")
     parser.add_argument("--prune", action="store_true", help="remove entries of files that no longer exist")
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         report = build_index(
             args.dir,
             args.db,
-            args.model,
+            model_argument(args.model),
             options=options,
             prune=args.prune,
             rebuild=args.rebuild,
@@ -89,6 +91,13 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
     print(json.dumps(report_dict(report), indent=2) if args.json else format_report(report))
     return 0
+
+
+def model_argument(models: list[str] | None) -> str | list[str] | None:
+    """What a repeatable ``--model`` option gives: None, one model, or the list of an ensemble."""
+    if not models:
+        return None
+    return models[0] if len(models) == 1 else models
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

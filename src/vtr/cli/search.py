@@ -30,7 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("text", metavar="TEXT", help="what to look for, in words")
     parser.add_argument("--db", required=True, type=Path, metavar="INDEX", help="index folder built by `vtr index`")
     parser.add_argument("-k", type=int, default=10, help=f"number of results, 1 to {MAX_K} (default 10)")
-    parser.add_argument("--model", help="the model that built the index, if it has moved (default: as recorded)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        help="the model that built the index, if it has moved (default: as recorded); once per model of an index "
+        "built with several",
+    )
     parser.add_argument("--device", default="cpu", help="torch device for the text model (default cpu)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(func=run)
@@ -38,9 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Open the index, search, print the results."""
+    from vtr.cli.index import model_argument
     from vtr.index.searcher import Searcher
 
-    with Searcher(args.db, model=args.model, device=args.device) as searcher:
+    with Searcher(args.db, model=model_argument(args.model), device=args.device) as searcher:
         results = searcher.search(args.text, k=args.k)
     if args.json:
         print(json.dumps(results_json(args.text, results), indent=2))

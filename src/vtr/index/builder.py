@@ -22,7 +22,7 @@ import io
 import logging
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,7 +260,7 @@ class ClipDecoder:
 def build_index(
     video_dir: str | Path,
     index_dir: str | Path,
-    model: str | Path | VideoTextEncoder | None = None,
+    model: str | Path | Sequence[str | Path] | VideoTextEncoder | None = None,
     *,
     options: IndexOptions | None = None,
     prune: bool = False,
@@ -274,8 +274,9 @@ def build_index(
     Args:
         video_dir: folder scanned recursively for video files (or one video file).
         index_dir: the index folder.
-        model: vtr run folder, Hugging Face CLIP / X-CLIP id or folder, or a loaded encoder; None: the model
-            recorded in an existing index.
+        model: vtr run folder, Hugging Face CLIP / X-CLIP id or folder, a list of them (one index of their joined
+            embeddings: :mod:`vtr.index.ensemble`), or a loaded encoder; None: the model recorded in an existing
+            index.
         options: moment windows, batch size, threads; defaults when None.
         prune: remove entries whose files no longer exist.
         rebuild: empty the index first (to change model or moment settings).
@@ -304,7 +305,11 @@ def build_index(
             raise IndexStoreError(f"index {index_dir} is empty: say which model to build it with (--model)")
         model = existing.model_spec
         num_frames = num_frames or existing.num_frames
-    encoder = load_encoder(model, device=device, num_frames=num_frames) if isinstance(model, (str, Path)) else model
+    encoder = (
+        load_encoder(model, device=device, num_frames=num_frames)
+        if isinstance(model, (str, Path, list, tuple))
+        else model
+    )
     store = IndexStore(index_dir, create=True)
     try:
         existing = store.settings()

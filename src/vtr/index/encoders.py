@@ -276,7 +276,7 @@ def _hf_model_type(spec: str) -> str | None:
 
 
 def load_encoder(
-    model: str | Path,
+    model: str | Path | Sequence[str | Path],
     *,
     device: str = "cpu",
     num_frames: int | None = None,
@@ -286,7 +286,8 @@ def load_encoder(
 
     Args:
         model: a vtr run folder (holds ``config.yaml``), or a Hugging Face CLIP / X-CLIP model: a local folder
-            or a hub id (downloaded by ``transformers`` when the network allows it).
+            or a hub id (downloaded by ``transformers`` when the network allows it). Several of them (a list,
+            or the JSON list an index records for them) load as one :class:`~vtr.index.ensemble.EnsembleEncoder`.
         device: torch device, or ``"auto"``.
         num_frames: frames per clip for Hugging Face models (a vtr run fixes its own); default 8.
         checkpoint: which checkpoint of a vtr run, ``"best"`` or ``"last"``.
@@ -297,6 +298,15 @@ def load_encoder(
     Raises:
         CheckpointError: ``model`` is neither a vtr run nor a loadable CLIP / X-CLIP model.
     """
+    from vtr.index.ensemble import EnsembleEncoder, parse_ensemble_spec
+
+    members = model if isinstance(model, (list, tuple)) else parse_ensemble_spec(str(model))
+    if members is not None:
+        if len(members) == 1:
+            return load_encoder(members[0], device=device, num_frames=num_frames, checkpoint=checkpoint)
+        return EnsembleEncoder(
+            [load_encoder(m, device=device, num_frames=num_frames, checkpoint=checkpoint) for m in members]
+        )
     path = Path(model).expanduser()
     if path.is_dir() and (path / "config.yaml").is_file():
         return VtrRunEncoder(path, checkpoint=checkpoint, device=device)

@@ -10,6 +10,7 @@ best-scoring moment window (the whole video when it is no longer than one window
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -94,9 +95,10 @@ class Searcher:
 
     Args:
         index_dir: the folder written by ``vtr index`` (:func:`vtr.index.build_index`).
-        model: the query model: None (load the one recorded in the index), a run folder / hub id, or an
-            already loaded :class:`~vtr.index.encoders.VideoTextEncoder`. It must be the model, with the same
-            weights, that built the index.
+        model: the query model: None (load the one recorded in the index), a run folder / hub id (a list of
+            them for an index built with several), or an already loaded
+            :class:`~vtr.index.encoders.VideoTextEncoder`. It must be the model, with the same weights, that built
+            the index.
         device: torch device for a model loaded here.
 
     Raises:
@@ -106,7 +108,10 @@ class Searcher:
     """
 
     def __init__(
-        self, index_dir: str | Path, model: str | Path | VideoTextEncoder | None = None, device: str = "cpu"
+        self,
+        index_dir: str | Path,
+        model: str | Path | Sequence[str | Path] | VideoTextEncoder | None = None,
+        device: str = "cpu",
     ) -> None:
         self.store = IndexStore(index_dir)
         self.index_dir = self.store.index_dir
@@ -118,7 +123,7 @@ class Searcher:
             model = settings.model_spec
         self.encoder: VideoTextEncoder = (
             load_encoder(model, device=device, num_frames=settings.num_frames)
-            if isinstance(model, (str, Path))
+            if isinstance(model, (str, Path, list, tuple))
             else model
         )
         self.store.check_model(self.encoder.model_id, self.encoder.dim)
