@@ -49,11 +49,11 @@ def test_demo_runs_every_stage_and_its_search_check_agrees_with_the_metrics(tmp_
     # The search engine ranks as the model scores, so its top-5 rate is the evaluation's R@5.
     assert 100 * check["hits"] / check["queries"] == pytest.approx(metrics["t2v"]["R@5"], abs=100 / test_captions)
     assert any(line.startswith("search check:") for line in lines)
-    # The report shows the numbers the demo measured, and its figures.
+    # The report is the first run's: its own numbers, and its figures.
     report = tmp_path / "report"
-    assert json.loads((report / "metrics.json").read_text()) == json.loads((tmp_path / "metrics.json").read_text())
+    assert json.loads((report / "metrics.json").read_text()) == alone[0]  # the first run's report
     assert all((report / name).stat().st_size > 0 for name in ("index.html", "curves.png", "cases.png"))
-    assert any(line.lstrip().startswith("report (") and line.endswith("index.html") for line in lines)
+    assert any(line.lstrip().startswith("report of run (") and line.endswith("index.html") for line in lines)
     # The search it suggests is a shell command that asks the index for a caption of a test video.
     suggested = [shlex.split(line) for line in lines if line.lstrip().startswith("vtr search ")]
     assert len(suggested) == 1 and suggested[0][0:2] == ["vtr", "search"]
@@ -74,6 +74,8 @@ def test_demo_runs_every_stage_and_its_search_check_agrees_with_the_metrics(tmp_
     assert any("trained with another config" in line for line in changed)
     assert any(line.startswith("data: reusing") for line in changed)
     assert metrics == json.loads((tmp_path / "run" / "test_metrics.json").read_text())
+    assert json.loads((tmp_path / "report" / "metrics.json").read_text()) == metrics
+    assert any(line.lstrip().startswith("report (") for line in changed)
     with IndexStore(tmp_path / "index") as store:
         assert store.settings().model_spec == str((tmp_path / "run").resolve())
     remade: list[str] = []

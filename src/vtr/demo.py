@@ -4,8 +4,8 @@
 the same recipe with training seeds s and s + 1), ``DIR/metrics.json`` (the test metrics of the two models
 together, same JSON as ``vtr eval``; each run's own in ``DIR/run*/test_metrics.json``), ``DIR/index`` (the test
 videos, searchable with ``vtr search`` and ``vtr serve``; it holds both models' joined embeddings and ranks by
-their mean similarity, :mod:`vtr.index.ensemble`) and ``DIR/report`` (``vtr report``'s page: metrics, training
-curves, retrieval cases, attention maps). ``models=1`` trains one run and takes half the time. Every stage
+their mean similarity, :mod:`vtr.index.ensemble`) and ``DIR/report`` (``vtr report``'s page of ``DIR/run``:
+its metrics, training curves, retrieval cases, attention maps). ``models=1`` trains one run and takes half the time. Every stage
 that finished is reused when the command is run again.
 """
 
@@ -230,7 +230,7 @@ def run_demo(
         for stale in (*out.glob("run*"), out / "test-videos", out / "index"):  # made from other data
             if stale.is_dir():
                 shutil.rmtree(stale, ignore_errors=True)
-    encoded = []
+    encoded, alone = [], []
     for i, run_dir in enumerate(run_dirs):
         member = replace(config, train=replace(config.train, seed=config.train.seed + i))
         if _train(run_dir, member, progress, echo):
@@ -241,8 +241,9 @@ def run_demo(
             echo(f"\n{run_dir.name} alone (training seed {member.train.seed}):")
             echo(format_metrics_table(run_metrics))
         encoded.append(run_encoded)
+        alone.append(run_metrics)
     together = _joined(encoded)
-    metrics = run_metrics
+    metrics = alone[0]
     if models > 1:
         metrics = evaluate_split(together)
         if together.failures:
@@ -256,8 +257,10 @@ def run_demo(
     examples = _example_queries(together, echo)
     _index_test_videos(out, run_dirs, together, progress, echo)
     atomic_write_json(out / "search_check.json", _check_search(out / "index", together.records, echo))
-    report = write_evaluated_report(run_dirs[0], out / "report", metrics, together, str(data_dir))
-    echo(f"\nreport (metrics, training curves, retrieval cases, attention maps): {report}")
+    # The report is of one run (its config, curves and attention maps), so it shows that run's own retrieval.
+    report = write_evaluated_report(run_dirs[0], out / "report", alone[0], encoded[0], str(data_dir))
+    of = f" of {run_dirs[0].name}" if models > 1 else ""
+    echo(f"\nreport{of} (metrics, training curves, retrieval cases, attention maps): {report}")
     echo(f"\nwritten: {out / 'metrics.json'}; search the test videos with, for example, the first query above:")
     index = shlex.quote(str(out / "index"))
     echo(f"  vtr search {shlex.quote(examples[0]['query'])} --db {index}")
