@@ -15,6 +15,7 @@ anything); its encode and write costs are the same as ours, so it is reported as
 
     python benchmarks/index_throughput.py                 # the demo model (random weights: same cost)
     python benchmarks/index_throughput.py --model RUN_DIR --short 200 --long 3
+    python benchmarks/index_throughput.py --model RUN_DIR --model RUN_DIR2   # two models together
 """
 
 from __future__ import annotations
@@ -83,7 +84,12 @@ def video_seconds(paths: list[Path]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", help="vtr run folder or CLIP hub id / folder (default: the demo model, random)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        help="vtr run folder or CLIP hub id / folder (default: the demo model, random); twice or more: the models "
+        "together (vtr.index.ensemble)",
+    )
     parser.add_argument("--short", type=int, default=100, help="number of short synthetic clips")
     parser.add_argument("--long", type=int, default=3, help="number of 60 s videos")
     parser.add_argument("--workers", type=int, default=2, help="decoding threads")
@@ -96,7 +102,7 @@ def main() -> None:
         f"decode threads {args.workers}, batch {args.batch_size}, {time.strftime('%Y-%m-%d')}"
     )
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="vtr-index-bench-"))
-    model = args.model
+    model = args.model[0] if args.model and len(args.model) == 1 else args.model
     if model is None:
         from vtr.models import build_model, save_model
 

@@ -26,7 +26,7 @@ def test_demo_runs_every_stage_and_its_search_check_agrees_with_the_metrics(tmp_
     from vtr.demo import run_demo
 
     lines: list[str] = []
-    metrics = run_demo(tmp_path, videos=60, seed=2, overrides=tuple(TOY), progress=False, echo=lines.append)
+    metrics = run_demo(tmp_path, videos=60, seed=2, overrides=tuple(TOY), progress=False, echo=lines.append, models=2)
     for name in ("data/annotations.jsonl", "run/best.safetensors", "metrics.json", "index", "search_check.json"):
         assert (tmp_path / name).exists(), name
     # Two runs, training seeds 0 and 1, each with its own test metrics; metrics.json scores them together.
@@ -61,15 +61,15 @@ def test_demo_runs_every_stage_and_its_search_check_agrees_with_the_metrics(tmp_
     assert suggested[0][2] in {caption for record in test_records for caption in record["captions"]}
 
     again: list[str] = []
-    run_demo(tmp_path, videos=60, seed=2, overrides=tuple(TOY), progress=False, echo=again.append)
+    run_demo(tmp_path, videos=60, seed=2, overrides=tuple(TOY), progress=False, echo=again.append, models=2)
     assert any(line.startswith("data: reusing") for line in again)  # finished stages are not redone
     assert any(line.startswith("train: reusing") for line in again)
 
     # Another config trains again (an old demo folder is not reused for a new recipe); other data remakes all.
-    # One model (--models 1): the index and the metrics are that model's.
+    # One model (the default): the index and the metrics are that model's.
     changed: list[str] = []
     metrics = run_demo(
-        tmp_path, videos=60, seed=2, overrides=(*TOY, "train.lr=5e-4"), progress=False, echo=changed.append, models=1
+        tmp_path, videos=60, seed=2, overrides=(*TOY, "train.lr=5e-4"), progress=False, echo=changed.append
     )
     assert any("trained with another config" in line for line in changed)
     assert any(line.startswith("data: reusing") for line in changed)
@@ -79,7 +79,7 @@ def test_demo_runs_every_stage_and_its_search_check_agrees_with_the_metrics(tmp_
     with IndexStore(tmp_path / "index") as store:
         assert store.settings().model_spec == str((tmp_path / "run").resolve())
     remade: list[str] = []
-    metrics = run_demo(tmp_path, videos=48, seed=2, overrides=tuple(TOY), progress=False, echo=remade.append, models=1)
+    metrics = run_demo(tmp_path, videos=48, seed=2, overrides=tuple(TOY), progress=False, echo=remade.append)
     assert any("holds 60 clips, not 48" in line for line in remade)
     assert any(line.startswith("train: 1 epochs") for line in remade)
     assert not (tmp_path / "run-2").exists()  # trained on the other data
