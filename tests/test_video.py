@@ -16,7 +16,7 @@ import torch
 from videos_util import frame_code, make_video, mdat_range
 
 from vtr.errors import VideoDecodeError
-from vtr.video import FrameTransform, VideoInfo, load_clip, probe, sample_frames, segment_times
+from vtr.video import FrameTransform, VideoInfo, load_clip, probe, sample_frames, sample_windows, segment_times
 
 
 def decode_all(path: Path) -> tuple[list[np.ndarray], list[float], list[bool]]:
@@ -98,6 +98,44 @@ def test_seeking_decodes_a_fraction_of_a_long_video(tmp_path: Path) -> None:
     assert [frame_code(f) for f in sampled.frames] == expected
     # Each target is reached from the key frame before it (at most 25 frames, plus a few for B-frame reordering).
     assert sampled.recovered_frames <= 4 * (25 + 4)
+
+
+def test_windows_sampled_in_one_pass_are_those_of_separate_calls(tmp_path: Path) -> None:
+    # 12 s at 25 fps, a key frame every 250 frames (10 s, as long videos are often coded), B-frames.
+    path = make_video(tmp_path / "long.mp4", 300, size=(16, 16), gop=250)
+    segments = [(2.0 * i, 2.0 * (i + 1)) for i in range(6)]
+    requests = [(8, None, None)] + [(4, start, end) for start, end in segments] + [(3, 1.0, 1.1), (4, 3.0, 7.0)]
+    pooled = sample_windows(path, requests)
+    separate = [sample_frames(path, n, start=start, end=end) for n, start, end in requests]
+    assert len(pooled) == len(requests)
+    for one, other in zip(pooled, separate, strict=True):
+        assert torch.equal(one.frames, other.frames) and torch.equal(one.mask, other.mask)
+        assert one.timestamps == other.timestamps
+    # (3, 1.0, 1.1) holds 2.5 frames: decoded whole on its own, padded as sample_frames pads it.
+    assert pooled[-2].mask.tolist() == separate[-2].mask.tolist()
+    # One pass decodes each frame once at most; separate calls decode from the key frame at 0 s for each window.
+    assert pooled[0].recovered_frames <= 300 + 4
+    assert sum(s.recovered_frames for s in separate) > 2 * 300
+
+
+def test_windows_in_one_pass_on_a_real_video(sample_videos: dict[str, Path]) -> None:
+    path = sample_videos["bigbuckbunny"]
+    duration = probe(path).duration
+    requests = [(5, None, None), (3, duration / 2, duration), (2, 0.0, duration / 3), (2, duration / 3, duration / 2)]
+    for one, (n, start, end) in zip(sample_windows(path, requests), requests, strict=True):
+        other = sample_frames(path, n, start=start, end=end)
+        assert torch.equal(one.frames, other.frames) and one.timestamps == other.timestamps
+
+
+def test_sample_windows_refuses_bad_requests_and_files(tmp_path: Path, coded: Path) -> None:
+    with pytest.raises(ValueError, match="num_frames"):
+        sample_windows(coded, [(4, None, None), (0, 1.0, 2.0)])
+    with pytest.raises(ValueError, match="empty sampling window"):
+        sample_windows(coded, [(4, 3.0, 2.0)])
+    (tmp_path / "garbage.mp4").write_bytes(b"not a video" * 100)
+    with pytest.raises(VideoDecodeError):
+        sample_windows(tmp_path / "garbage.mp4", [(4, None, None)])
+    assert sample_windows(coded, []) == []
 
 
 @pytest.mark.parametrize("name", ["bikes", "carphone_pristine"])

@@ -159,10 +159,11 @@ class _Decoded:
 
 
 class ClipDecoder:
-    """Decodes the clips of one job with seek-based sampling (:func:`vtr.video.sample_frames`).
+    """Decodes the clips of one job with seek-based sampling, in one pass over the file
+    (:func:`vtr.video.sampling.sample_windows`).
 
     Moment windows are assembled from segments (see :mod:`vtr.index.moments`): when the frames per clip divide
-    evenly among a window's segments, each segment is decoded once per job and shared by the windows on it.
+    evenly among a window's segments, each segment is sampled once per job and shared by the windows on it.
 
     Args:
         num_frames: frames per clip T.
@@ -200,46 +201,46 @@ class ClipDecoder:
         return out
 
     def _decode(self, job: _Job, out: _Decoded) -> None:
-        from vtr.video import sample_frames
+        from vtr.video import sample_windows
 
         path = job.video.stat.path
-        clips: list[torch.Tensor] = []  # each uint8 [T, 3, H, W]
-        masks: list[torch.Tensor] = []  # each bool [T]
-        if job.whole:
-            sampled = sample_frames(path, self.num_frames)
-            if not bool(sampled.mask.any()):
-                raise VideoDecodeError(path, "no frame could be decoded")
-            duration = float(getattr(job.video.info, "duration", 0.0) or 0.0)
-            clips.append(sampled.frames)
-            masks.append(sampled.mask)
-            out.kinds.append(KIND_VIDEO)
-            out.spans.append((0.0, duration))
-            out.moments.append(-1)
         plan = job.plan
         n = plan.segments_per_window
         shared = self.num_frames % n == 0
-        segment_cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        for w in job.windows:
-            start, end = plan.windows[w]
+        # What to sample, in one pass over the file: the whole video, then each segment (shared by the windows
+        # on it) or each window.
+        requests: list[tuple[int, float | None, float | None]] = [(self.num_frames, None, None)] if job.whole else []
+        if shared:
+            segments = sorted({s for w in job.windows for s in plan.window_segments(w)})
+            requests += [(self.num_frames // n, *plan.segments[s]) for s in segments]
+        else:
+            requests += [(self.num_frames, *plan.windows[w]) for w in job.windows]
+        sampled = sample_windows(path, requests)
+        clips: list[torch.Tensor] = []  # each uint8 [T, 3, H, W]
+        masks: list[torch.Tensor] = []  # each bool [T]
+        if job.whole:
+            whole = sampled.pop(0)
+            if not bool(whole.mask.any()):
+                raise VideoDecodeError(path, "no frame could be decoded")
+            clips.append(whole.frames)
+            masks.append(whole.mask)
+            out.kinds.append(KIND_VIDEO)
+            out.spans.append((0.0, float(getattr(job.video.info, "duration", 0.0) or 0.0)))
+            out.moments.append(-1)
+        by_segment = dict(zip(segments, sampled, strict=True)) if shared else {}
+        for i, w in enumerate(job.windows):
             if shared:
-                parts = []
-                for s in plan.window_segments(w):
-                    if s not in segment_cache:
-                        seg_start, seg_end = plan.segments[s]
-                        got = sample_frames(path, self.num_frames // n, start=seg_start, end=seg_end)
-                        segment_cache[s] = (got.frames, got.mask)
-                    parts.append(segment_cache[s])
-                frames = torch.cat([p[0] for p in parts])  # [T, 3, H, W]
-                mask = torch.cat([p[1] for p in parts])  # [T]
+                parts = [by_segment[s] for s in plan.window_segments(w)]
+                frames = torch.cat([p.frames for p in parts])  # [T, 3, H, W]
+                mask = torch.cat([p.mask for p in parts])  # [T]
             else:
-                got = sample_frames(path, self.num_frames, start=start, end=end)
-                frames, mask = got.frames, got.mask
+                frames, mask = sampled[i].frames, sampled[i].mask
             if not bool(mask.any()):
                 continue  # nothing decodable in this window (a damaged stretch): no moment here
             clips.append(frames)
             masks.append(mask)
             out.kinds.append(KIND_MOMENT)
-            out.spans.append((start, end))
+            out.spans.append(plan.windows[w])
             out.moments.append(w)
         out.thumbs = [self._thumbnail(frames, mask) for frames, mask in zip(clips, masks, strict=True)]
         if clips:

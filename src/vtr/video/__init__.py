@@ -8,7 +8,7 @@ from __future__ import annotations
 from vtr.errors import VideoDecodeError
 from vtr.video.clip import load_clip
 from vtr.video.probe import VideoInfo, probe
-from vtr.video.sampling import SampledFrames, sample_frames, segment_times
+from vtr.video.sampling import SampledFrames, sample_frames, sample_windows, segment_times
 from vtr.video.transform import FrameTransform
 
 __all__ = [
@@ -19,5 +19,6 @@ __all__ = [
     "load_clip",
     "probe",
     "sample_frames",
+    "sample_windows",
     "segment_times",
 ]
