@@ -51,7 +51,7 @@ _TRACK_DECIMALS = 3
 # Integer ids for random-stream keys (numpy SeedSequence takes integers only).
 _STREAM_GEOMETRY, _STREAM_BACKGROUND = 1, 2
 _GEOMETRY_IDS = {name: i for i, name in enumerate(ACTIONS + RELATIONS)}
-_COLOUR_SHAPES = tuple((colour, shape) for colour in COLOURS for shape in SHAPES)
+_COLOUR_NAMES = tuple(COLOURS)
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,8 @@ class _Dealer:
     Drawn at random, some concepts are rare in training by chance: in the 2,000-clip demo data, 12 training clips
     had a gray second object against 30 to 68 for the other colours, and 12 a gray circle, and the test captions
     whose rarest concept had fewer than 15 training clips missed the top 5 ten times as often as the others.
-    Dealt, every card of a deck (a colour and shape, a colour, a shape) is played once per round. A group that
+    Dealt, every card of a deck (the colour and shape of a base object, or the colour or shape a variant changes, per
+    object slot) is played once per round. A group that
     cannot take the next card (a colour its scene hides, a shape that cannot show its action) takes the first
     that fits, and the skipped cards wait in the hand for the next groups. Decks are shuffled by (seed, split,
     deck, round), and the groups are planned in order, so the same arguments give the same data.
@@ -135,8 +136,30 @@ class _Dealer:
         self._hands: dict[str, list[Any]] = {}
         self._rounds: dict[str, int] = {}
 
-    def take(self, deck: str, cards: Sequence[Any], fits: Callable[[Any], bool]) -> Any:
+    def take(self, deck: str, cards: Sequence[str], fits: Callable[[str], bool]) -> str:
         """The first card of ``deck``'s hand that ``fits``, dealing a new round of ``cards`` when none does."""
+
+        def round_of(rng: random.Random) -> list[str]:
+            order = list(cards)
+            rng.shuffle(order)
+            return order
+
+        return self._take(deck, round_of, fits)
+
+    def take_pair(self, deck: str, fits: Callable[[tuple[str, str]], bool]) -> tuple[str, str]:
+        """The first (colour, shape) of ``deck``'s hand that ``fits``. A round holds every pair once, in an order
+        where any 10 cards in a row have different colours and any 9 different shapes (card i takes colour i mod 10
+        and shape i mod 9 of shuffled lists): small data sets get every colour and shape, large ones every pair."""
+
+        def round_of(rng: random.Random) -> list[tuple[str, str]]:
+            colours, shapes = list(COLOURS), list(SHAPES)
+            rng.shuffle(colours)
+            rng.shuffle(shapes)
+            return [(colours[i % len(colours)], shapes[i % len(shapes)]) for i in range(len(colours) * len(shapes))]
+
+        return self._take(deck, round_of, fits)
+
+    def _take(self, deck: str, round_of: Callable[[random.Random], list[Any]], fits: Callable[[Any], bool]) -> Any:
         hand = self._hands.setdefault(deck, [])
         for _ in range(2):
             for i, card in enumerate(hand):
@@ -144,9 +167,7 @@ class _Dealer:
                     return hand.pop(i)
             round_ = self._rounds.get(deck, 0)
             self._rounds[deck] = round_ + 1
-            order = list(cards)
-            random.Random(f"vtr-synth:{self._seed}:{self._split}:{deck}:{round_}").shuffle(order)
-            hand.extend(order)
+            hand.extend(round_of(random.Random(f"vtr-synth:{self._seed}:{self._split}:{deck}:{round_}")))
         raise RuntimeError(f"no card of the {deck} deck fits; the vocabularies are inconsistent")
 
 
@@ -228,16 +249,12 @@ def _draw_group(
         design["actions"] = _action_pair(rng, forced[1] if forced else None)
         slot_actions = [set(design["actions"])]
     slots = ["subject", "target"] if two_objects else ["single"]
-    shapes = [[forced[0]] if forced else _shapes_for(actions, excluded) for actions in slot_actions]
     base: list[dict[str, str]] = []
-    for slot, fitting in zip(slots, shapes, strict=True):
-        taken = {o["colour"] for o in base}
-        colour, shape = dealer.take(
-            f"objects:{slot}",
-            _COLOUR_SHAPES,
-            lambda card, taken=taken, fitting=fitting: (
-                card[0] in colours and card[0] not in taken and card[1] in fitting
-            ),
+    for slot, actions in zip(slots, slot_actions, strict=True):
+        fitting = [forced[0]] if forced else _shapes_for(actions, excluded)
+        free = [c for c in colours if c not in {o["colour"] for o in base}]
+        colour, shape = dealer.take_pair(
+            f"objects:{slot}", lambda card, free=free, fitting=fitting: card[0] in free and card[1] in fitting
         )
         # Two objects are both small, so that one can travel a visible distance towards the other.
         base.append(
@@ -246,11 +263,11 @@ def _draw_group(
     shape_k, colour_k = rng.randrange(len(base)), rng.randrange(len(base))
     with_shape = [dict(o) for o in base]
     other_shapes = [s for s in _shapes_for(slot_actions[shape_k], excluded) if s != base[shape_k]["shape"]]
-    with_shape[shape_k]["shape"] = dealer.take(f"shapes:{slots[shape_k]}", SHAPES, lambda shape: shape in other_shapes)
+    with_shape[shape_k]["shape"] = dealer.take(f"shapes:{slots[shape_k]}", SHAPES, other_shapes.__contains__)
     with_colour = [dict(o) for o in base]
     other_colours = [c for c in colours if c not in {o["colour"] for o in base}]
     with_colour[colour_k]["colour"] = dealer.take(
-        f"colours:{slots[colour_k]}", tuple(COLOURS), lambda colour: colour in other_colours
+        f"colours:{slots[colour_k]}", _COLOUR_NAMES, other_colours.__contains__
     )
     design["variants"] = [base, with_shape, with_colour]
     return design
