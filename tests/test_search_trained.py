@@ -2,10 +2,12 @@
 them with their own captions.
 
 Checked: the index ranks exactly as the trained model scores (brute force over the test videos), and the model
-finds the right video far more often than chance. The test split holds two groups of six hard negatives (clips
-that differ only in one object or one action): by chance a caption's video is in the top 5 of 12 for 42% of
-the captions, with a mean rank of 6.5. This model, trained for about a minute, measured 83% and 3.3 (seed 0);
-finding *every* video in its top 5 needs a longer-trained model than a test can afford.
+finds the right video far more often than chance. The test split of 200 clips holds three groups of six hard
+negatives (clips that differ only in one object or one action): by chance a caption's video is in the top 5 of
+18 for 28% of the captions, with a mean rank of 9.5. This model, trained for about two minutes, measured 63% and
+5.8 (seed 0); finding *every* video in its top 5 needs a longer-trained model than a test can afford. With 100
+clips (two test groups) whether the model beats chance depends on the draw: 96% with the data of the generator
+that drew colours and shapes, 42% (chance) with the one that deals them.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from vtr.config import load_config
 from vtr.index.builder import build_index
 from vtr.index.searcher import Searcher
 
-# A model small enough to train in about a minute on two CPU cores: the demo's recipe (a TimeSformer from scratch
+# A model small enough to train in about two minutes on two CPU cores: the demo's recipe (a TimeSformer from scratch
 # with 4 px patches, the pretrained MiniLM frozen and mean-pooled, lr 1e-3), narrower, on 4 frames, L1 only.
 TRAIN_OVERRIDES = [
     "data.num_frames=4",
@@ -54,7 +56,7 @@ def test_a_trained_model_finds_test_videos_by_their_captions(tmp_path):
     from vtr.video import load_clip
 
     data = tmp_path / "data"
-    generate_dataset(data, num_videos=100, seed=0, num_frames=8, fps=8, size=32, workers=1, progress=False)
+    generate_dataset(data, num_videos=200, seed=0, num_frames=8, fps=8, size=32, workers=1, progress=False)
     config = load_config("synthetic-dual-align", [f"data.root={data}", *TRAIN_OVERRIDES])
     run = fit(config, tmp_path / "run", progress=False, echo=lambda line: None)
 
@@ -89,4 +91,4 @@ def test_a_trained_model_finds_test_videos_by_their_captions(tmp_path):
             ranks.append(1 + [r.path for r in results].index(paths[index]))
     hit_rate = float(np.mean(np.asarray(ranks) <= 5))
     print(f"top-5 rate {hit_rate:.3f}, mean rank {np.mean(ranks):.2f}")
-    assert hit_rate >= 0.7 and float(np.mean(ranks)) <= 4.5, f"top-5 rate {hit_rate:.2f}, ranks {ranks}"
+    assert hit_rate >= 0.5 and float(np.mean(ranks)) <= 7.5, f"top-5 rate {hit_rate:.2f}, ranks {ranks}"
