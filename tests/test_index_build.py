@@ -74,18 +74,26 @@ def snapshot(index: Path) -> dict:
         }
 
 
-def test_stored_embeddings_are_the_models_and_thumbnails_exist(encoder, tmp_path):
+@pytest.mark.parametrize(
+    ("window", "spans"),
+    [
+        (4.0, [(0.0, 4.0), (2.0, 6.0), (4.0, 8.0), (6.0, 10.0)]),  # 4 frames over 2 segments: segments shared
+        (6.0, [(0.0, 6.0), (2.0, 8.0), (4.0, 10.0)]),  # 4 frames over 3 segments: each window sampled whole
+    ],
+)
+def test_stored_embeddings_are_the_models_and_thumbnails_exist(encoder, tmp_path, window, spans):
     from vtr.video import load_clip
 
     long_video = write_solid_video(
         tmp_path / "videos" / "long.mp4", num_frames=80, fps=8, size=48, colour=[COLOURS[i // 16] for i in range(80)]
     )
-    report = build_index(tmp_path / "videos", tmp_path / "index", encoder, progress=False)
-    assert report.indexed == [str(long_video.resolve())] and report.vectors == 1 + 4  # 10 s: windows 0-4 ... 6-10
+    options = IndexOptions(window=window, stride=2.0)
+    report = build_index(tmp_path / "videos", tmp_path / "index", encoder, options=options, progress=False)
+    assert report.indexed == [str(long_video.resolve())] and report.vectors == 1 + len(spans)  # 10 s
     store = IndexStore(tmp_path / "index")
     rows = store.vectors_of([1])
-    assert [r.kind for r in rows] == [KIND_VIDEO] + [KIND_MOMENT] * 4
-    assert [(r.start, r.end) for r in rows] == [(0.0, 10.0), (0.0, 4.0), (2.0, 6.0), (4.0, 8.0), (6.0, 10.0)]
+    assert [r.kind for r in rows] == [KIND_VIDEO] + [KIND_MOMENT] * len(spans)
+    assert [(r.start, r.end) for r in rows] == [(0.0, 10.0), *spans]
     model = encoder.model
     for row in rows:
         window = {} if row.kind == KIND_VIDEO else {"start": row.start, "end": row.end}

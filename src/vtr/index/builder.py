@@ -210,6 +210,7 @@ class ClipDecoder:
         # What to sample, in one pass over the file: the whole video, then each segment (shared by the windows
         # on it) or each window.
         requests: list[tuple[int, float | None, float | None]] = [(self.num_frames, None, None)] if job.whole else []
+        segments: list[int] = []
         if shared:
             segments = sorted({s for w in job.windows for s in plan.window_segments(w)})
             requests += [(self.num_frames // n, *plan.segments[s]) for s in segments]
