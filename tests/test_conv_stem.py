@@ -1,7 +1,9 @@
-"""The convolutional stem of TimeSformer: token layout, what each token can see, saving and loading, bad configs."""
+"""The convolutional stem of TimeSformer: token layout, what each token can see, its normalisation, saving and
+loading, bad configs."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -85,9 +87,36 @@ def test_conv3d_stem_mixes_neighbouring_frames_and_conv_does_not(temporal: bool,
     assert moved == reach
 
 
-def test_a_video_encodes_the_same_alone_and_in_a_batch() -> None:
+def _object_on_plain_background(contrast: float) -> torch.Tensor:
+    """One clip [1, T, 3, S, S]: a square of colour ``contrast * (0.9, 0.6, 0.3)`` on a background of 0."""
+    frames = torch.zeros(1, NUM_FRAMES, 3, IMAGE_SIZE, IMAGE_SIZE)
+    frames[..., 10:18, 12:20] = contrast * torch.tensor([0.9, 0.6, 0.3]).view(3, 1, 1)
+    return frames
+
+
+@pytest.mark.parametrize(("norm", "same"), [("group", True), ("batch", False)])
+def test_group_norm_stem_divides_out_an_objects_contrast_and_batch_norm_keeps_it(norm: str, same: bool) -> None:
+    # The demo's stem has one channel per group: instance normalisation. An object halfway between the background
+    # and a bright colour then makes the bright object's tokens, and only BatchNorm can tell gray from white.
+    torch.manual_seed(4)
+    stem = ConvPatchEmbeddings(3, 64, 8, norm=norm)
+    assert stem_channels(8, 64)[0] == 8  # 8 channels in GroupNorm's 8 groups
+    for _ in range(3):  # running statistics of a few training batches
+        stem(torch.randn(4, NUM_FRAMES, 3, IMAGE_SIZE, IMAGE_SIZE))
+    stem.eval()
+    with torch.no_grad():
+        bright, _, _ = stem(_object_on_plain_background(1.0))
+        dim, _, _ = stem(_object_on_plain_background(0.5))
+        plain, _, _ = stem(_object_on_plain_background(0.0))
+    change = float((bright - dim).norm() / (bright - plain).norm())  # against what the object adds
+    # GroupNorm: what is left is its epsilon's share of the first layer's small variances at initialisation
+    assert change < 0.02 if same else change > 0.2
+
+
+@pytest.mark.parametrize("norm", ["group", "batch"])
+def test_a_video_encodes_the_same_alone_and_in_a_batch(norm: str) -> None:
     torch.manual_seed(2)
-    encoder = TimesformerVideoEncoder.from_run_config(config("conv3d")).eval()
+    encoder = TimesformerVideoEncoder.from_run_config(config("conv3d", stem_norm=norm)).eval()
     frames = torch.randn(3, NUM_FRAMES, 3, IMAGE_SIZE, IMAGE_SIZE)
     with torch.no_grad():
         batch = encoder(frames).tokens
@@ -95,13 +124,32 @@ def test_a_video_encodes_the_same_alone_and_in_a_batch() -> None:
     assert torch.allclose(batch[1:2], alone, atol=1e-5)
 
 
-def test_saved_run_with_conv_stem_loads_identically(tmp_path: Path) -> None:
+@pytest.mark.parametrize("norm", ["group", "batch"])
+def test_saved_run_with_conv_stem_loads_identically(tmp_path: Path, norm: str) -> None:
     torch.manual_seed(3)
-    model = build_model(config("conv3d")).eval()
+    model = build_model(config("conv3d", stem_norm=norm))
+    model.video_encoder(torch.randn(2, NUM_FRAMES, 3, IMAGE_SIZE, IMAGE_SIZE))  # BatchNorm's running statistics move
+    model.eval()
     save_model(model, tmp_path, "best")
     loaded = load_run(tmp_path)
-    assert isinstance(loaded.video_encoder.model.embeddings.patch_embeddings, ConvPatchEmbeddings)
-    assert loaded.video_encoder.model.embeddings.patch_embeddings.temporal
+    stem = loaded.video_encoder.model.embeddings.patch_embeddings
+    assert isinstance(stem, ConvPatchEmbeddings)
+    assert stem.temporal
+    assert isinstance(stem.rest[0], torch.nn.BatchNorm2d if norm == "batch" else torch.nn.GroupNorm)
+    frames = torch.randn(2, NUM_FRAMES, 3, IMAGE_SIZE, IMAGE_SIZE)
+    assert torch.equal(model.embed_videos(frames), loaded.embed_videos(frames))
+
+
+def test_a_run_saved_before_stem_norm_existed_loads_with_group_norm(tmp_path: Path) -> None:
+    torch.manual_seed(5)
+    model = build_model(config("conv")).eval()
+    save_model(model, tmp_path, "best")
+    tower_file = tmp_path / "towers" / "video_config.json"
+    tower = json.loads(tower_file.read_text())
+    del tower["vtr_stem_norm"]
+    tower_file.write_text(json.dumps(tower))
+    loaded = load_run(tmp_path)
+    assert isinstance(loaded.video_encoder.model.embeddings.patch_embeddings.rest[0], torch.nn.GroupNorm)
     frames = torch.randn(2, NUM_FRAMES, 3, IMAGE_SIZE, IMAGE_SIZE)
     assert torch.equal(model.embed_videos(frames), loaded.embed_videos(frames))
 
@@ -112,6 +160,7 @@ def test_saved_run_with_conv_stem_loads_identically(tmp_path: Path) -> None:
         ("convnext", {}, "must be one of patch, conv, conv3d"),
         ("convnext", {"pretrained": "/no/such/folder"}, "must be one of patch, conv, conv3d"),
         ("conv", {"pretrained": "/no/such/folder"}, "trained from scratch"),
+        ("conv", {"stem_norm": "layer"}, "stem_norm must be one of group, batch"),
     ],
 )
 def test_stem_config_errors(stem: str, video: dict, message: str) -> None:

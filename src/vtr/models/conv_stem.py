@@ -9,6 +9,16 @@ The ``conv3d`` variant makes the first convolution span three frames, so that ev
 motion cue (what changed since the previous frame) instead of having to find it by temporal attention;
 measured, it did no better than ``conv``.
 
+The stem's normalisation (``norm``) is GroupNorm or BatchNorm. GroupNorm normalises each image by its own
+statistics; with the demo's 8 channels in 8 groups it is instance normalisation, which divides out an object's
+contrast against a plain background: a gray object in the dark night sky (about halfway between the sky and
+white in every channel) makes nearly the same first-layer features as a white one. BatchNorm normalises by the
+training batches' statistics and, in evaluation, by their running averages: a fixed per-channel affine map, so a
+pixel's absolute colour reaches the transformer. Training on several processes, its statistics are those of the
+global batch (:class:`~vtr.models.synced_batch_norm.SyncedBatchNorm2d`). On the demo's data BatchNorm removed
+every night-sky search miss over two seeds, but cost t2v R@1 (59 against 71 on average), so the demo keeps
+GroupNorm (benchmarks/RESULTS.md, "Stem normalisation").
+
 The module is a drop-in for ``transformers``' ``TimesformerPatchEmbeddings``: frames ``[B, T, C, H, W]`` in,
 ``(tokens [B*T, P, D], T, patch grid width)`` out, so position and time embeddings and every layer after them
 are TimeSformer's own.
@@ -21,13 +31,16 @@ import itertools
 from torch import Tensor, nn
 
 from vtr.errors import ConfigError
+from vtr.models.synced_batch_norm import SyncedBatchNorm2d
 
 STEMS = ("patch", "conv", "conv3d")
-_GROUPS = 8  # GroupNorm groups: no batch statistics, so encoding one video gives what it gives in a batch
+STEM_NORMS = ("group", "batch")
+_GROUPS = 8  # GroupNorm groups
 
 
-def _norm_act(channels: int) -> list[nn.Module]:
-    return [nn.GroupNorm(min(_GROUPS, channels), channels), nn.ReLU(inplace=True)]
+def _norm_act(channels: int, norm: str) -> list[nn.Module]:
+    layer = nn.GroupNorm(min(_GROUPS, channels), channels) if norm == "group" else SyncedBatchNorm2d(channels)
+    return [layer, nn.ReLU(inplace=True)]
 
 
 def stem_channels(patch_size: int, hidden_size: int) -> list[int]:
@@ -50,10 +63,17 @@ class ConvPatchEmbeddings(nn.Module):
         hidden_size: the transformer width.
         patch_size: the token grid's stride in pixels; the stem has ``log2(patch_size)`` stride-2 convolutions.
         temporal: the first convolution spans three frames (zero padded at both ends of the clip).
+        norm: ``"group"`` (GroupNorm, each image by its own statistics) or ``"batch"`` (BatchNorm).
+
+    Raises:
+        ConfigError: an unknown ``norm``, or a patch size the stem cannot make.
     """
 
-    def __init__(self, num_channels: int, hidden_size: int, patch_size: int, temporal: bool = False) -> None:
+    def __init__(
+        self, num_channels: int, hidden_size: int, patch_size: int, temporal: bool = False, norm: str = "group"
+    ) -> None:
         super().__init__()
+        check_stem_norm(norm)
         channels = stem_channels(patch_size, hidden_size)
         self.temporal = temporal
         first = channels[0]
@@ -61,9 +81,9 @@ class ConvPatchEmbeddings(nn.Module):
             self.first = nn.Conv3d(num_channels, first, (3, 3, 3), stride=(1, 2, 2), padding=1, bias=False)
         else:
             self.first = nn.Conv2d(num_channels, first, 3, stride=2, padding=1, bias=False)
-        layers: list[nn.Module] = _norm_act(first)
+        layers: list[nn.Module] = _norm_act(first, norm)
         for c_in, c_out in itertools.pairwise(channels):
-            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), *_norm_act(c_out)]
+            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), *_norm_act(c_out, norm)]
         layers.append(nn.Conv2d(channels[-1], hidden_size, 1))
         self.rest = nn.Sequential(*layers)
 
@@ -85,16 +105,22 @@ def check_stem(stem: str) -> None:
         raise ConfigError(f"model.video.stem must be one of {', '.join(STEMS)}, got {stem!r}")
 
 
-def install_stem(model: nn.Module, stem: str) -> None:
+def check_stem_norm(norm: str) -> None:
+    """Raise ConfigError unless ``norm`` is one of :data:`STEM_NORMS`."""
+    if norm not in STEM_NORMS:
+        raise ConfigError(f"model.video.stem_norm must be one of {', '.join(STEM_NORMS)}, got {norm!r}")
+
+
+def install_stem(model: nn.Module, stem: str, norm: str = "group") -> None:
     """Replace a ``TimesformerModel``'s patch embedding by the stem named ``stem`` (``"patch"`` keeps it).
 
     Raises:
-        ConfigError: an unknown stem, or a patch size the stem cannot make.
+        ConfigError: an unknown stem or norm, or a patch size the stem cannot make.
     """
     check_stem(stem)
     if stem == "patch":
         return
     cfg = model.config
     model.embeddings.patch_embeddings = ConvPatchEmbeddings(
-        cfg.num_channels, cfg.hidden_size, cfg.patch_size, temporal=stem == "conv3d"
+        cfg.num_channels, cfg.hidden_size, cfg.patch_size, temporal=stem == "conv3d", norm=norm
     )

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from vtr.config import RunConfig
 from vtr.errors import ConfigError
-from vtr.models.conv_stem import check_stem, install_stem
+from vtr.models.conv_stem import check_stem, check_stem_norm, install_stem
 from vtr.models.outputs import VideoEncoderOutput
 from vtr.models.registry import register_video_encoder
 
@@ -61,8 +61,9 @@ def _timesformer_classes() -> tuple[Any, Any]:
 
 
 def _with_stem(model: nn.Module) -> nn.Module:
-    """The model with the stem its config names (``vtr_stem``; configs from before it existed mean ``patch``)."""
-    install_stem(model, getattr(model.config, "vtr_stem", "patch"))
+    """The model with the stem its config names (``vtr_stem`` and ``vtr_stem_norm``; configs from before they
+    existed mean ``patch`` and ``group``)."""
+    install_stem(model, getattr(model.config, "vtr_stem", "patch"), getattr(model.config, "vtr_stem_norm", "group"))
     return model
 
 
@@ -106,6 +107,7 @@ class TimesformerVideoEncoder(VideoEncoder):
     def from_run_config(cls, config: RunConfig) -> TimesformerVideoEncoder:
         video, data = config.model.video, config.data
         check_stem(video.stem)
+        check_stem_norm(video.stem_norm)
         if video.pretrained:
             from vtr.models.pretrained import load_pretrained_timesformer
 
@@ -138,6 +140,7 @@ class TimesformerVideoEncoder(VideoEncoder):
             attention_probs_dropout_prob=video.dropout,
             attention_type="divided_space_time",
             vtr_stem=video.stem,
+            vtr_stem_norm=video.stem_norm,
         )
         return cls(_with_stem(TimesformerModel(hf_config)), video.patch_pooling)
 
