@@ -161,6 +161,7 @@ def test_a_run_saved_before_stem_norm_existed_loads_with_group_norm(tmp_path: Pa
         ("convnext", {"pretrained": "/no/such/folder"}, "must be one of patch, conv, conv3d"),
         ("conv", {"pretrained": "/no/such/folder"}, "trained from scratch"),
         ("conv", {"stem_norm": "layer"}, "stem_norm must be one of group, batch"),
+        ("patch", {"stem_norm": "batch"}, "normalisation of a convolutional stem"),
     ],
 )
 def test_stem_config_errors(stem: str, video: dict, message: str) -> None:

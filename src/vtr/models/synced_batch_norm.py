@@ -2,7 +2,7 @@
 
 ``torch.nn.SyncBatchNorm`` does this on GPUs only; on CPU (Gloo) it raises. Without it, each process would
 normalise by the statistics of its own shard of the batch, and training on two processes would no longer give
-the weights of one process with the same global batch (``tests/test_distributed.py``).
+the weights of one process with the same global batch (``tests/test_synced_batch_norm.py``).
 """
 
 from __future__ import annotations

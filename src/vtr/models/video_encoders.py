@@ -108,6 +108,11 @@ class TimesformerVideoEncoder(VideoEncoder):
         video, data = config.model.video, config.data
         check_stem(video.stem)
         check_stem_norm(video.stem_norm)
+        if video.stem == "patch" and video.stem_norm != "group":
+            raise ConfigError(
+                f"model.video.stem_norm {video.stem_norm!r} is the normalisation of a convolutional stem; "
+                "model.video.stem is 'patch', which has none (set stem: conv or conv3d)"
+            )
         if video.pretrained:
             from vtr.models.pretrained import load_pretrained_timesformer
 
