@@ -244,7 +244,10 @@ def test_an_interrupted_run_resumes_to_the_same_index(encoder, tmp_path, how):
         if committed:
             break
         lock.execute("ROLLBACK")
-    assert committed, "the run committed no batch before it ended"
+    if not committed:
+        process.kill()
+        _, err = process.communicate(timeout=60)
+        pytest.fail(f"the run committed no batch before it ended (exit code {process.returncode}):\n{err.decode()}")
     process.send_signal(how)
     time.sleep(0.2)
     lock.execute("ROLLBACK")  # a run waiting for the lock gets it now, and then meets the signal

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 
 import numpy as np
 import pytest
@@ -123,6 +124,22 @@ def test_store_needs_create_and_rejects_non_index_files(tmp_path):
     (tmp_path / "junk" / "index.sqlite").write_bytes(b"this is not a database" * 100)
     with pytest.raises(IndexStoreError, match="not a readable vtr index"):
         IndexStore(tmp_path / "junk")
+
+
+def test_a_new_index_opens_while_another_process_holds_its_write_lock(tmp_path):
+    # The switch to WAL journaling fails at once on a locked database instead of waiting on the busy timeout
+    # (an indexing run opening a folder that a searcher or a second run has just created): the store waits.
+    other = sqlite3.connect(tmp_path / "index.sqlite", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, other.execute, ("ROLLBACK",))
+    release.start()
+    try:
+        with IndexStore(tmp_path, create=True) as store:
+            assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert store.list_videos() == []
+    finally:
+        release.join()
+        other.close()
 
 
 def test_transaction_rolls_back_everything_and_bumps_generation_on_commit(tmp_path):

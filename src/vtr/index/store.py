@@ -34,6 +34,8 @@ DB_NAME = "index.sqlite"
 KIND_VIDEO = 0  # the embedding of the whole video
 KIND_MOMENT = 1  # the embedding of one moment window
 
+_BUSY_TIMEOUT = 60.0  # seconds a connection waits for another process's write lock
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS videos (
@@ -138,6 +140,26 @@ class FailureRow:
 _VIDEO_COLUMNS = "id, path, size, mtime_ns, hash, duration, fps, width, height, codec, thumbnail, indexed_at"
 
 
+def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch the database to WAL journaling, waiting up to ``timeout`` seconds for other connections.
+
+    Unlike other statements, the switch does not wait on SQLite's busy handler: while another process holds a
+    lock on a database not yet in WAL mode (an indexing run starting as a searcher opens the same new folder)
+    it fails at once with "database is locked". It is retried here instead.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(2 * delay, 0.1)
+
+
 class IndexStore:
     """SQLite + FAISS store of one index folder.
 
@@ -165,8 +187,10 @@ class IndexStore:
         self._lock = threading.RLock()
         try:
             # Autocommit mode: transactions are opened explicitly by transaction().
-            self._conn = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn = sqlite3.connect(
+                self.db_path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
+            _use_wal(self._conn, _BUSY_TIMEOUT)
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.executescript(_SCHEMA)
