@@ -4,6 +4,7 @@ loading, bad configs."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -94,26 +95,51 @@ def _object_on_plain_background(contrast: float) -> torch.Tensor:
     return frames
 
 
-@pytest.mark.parametrize(("norm", "same"), [("group", True), ("batch", False)])
-def test_group_norm_stem_divides_out_an_objects_contrast_and_batch_norm_keeps_it(norm: str, same: bool) -> None:
+@pytest.mark.parametrize(("norm", "same"), [("group", True), ("layer", True), ("batch", False)])
+def test_on_black_group_and_layer_norm_divide_out_an_objects_contrast_and_batch_norm_keeps_it(
+    norm: str, same: bool
+) -> None:
     # The demo's stem has one channel per group: instance normalisation. An object halfway between the background
-    # and a bright colour then makes the bright object's tokens, and only BatchNorm can tell gray from white.
-    torch.manual_seed(4)
-    stem = ConvPatchEmbeddings(3, 64, 8, norm=norm)
+    # and a bright colour then makes the bright object's tokens. With one group, one spread over all channels is
+    # divided out: on a black background (no bias, so the convolution of zero is zero) that is the contrast too.
     assert stem_channels(8, 64)[0] == 8  # 8 channels in GroupNorm's 8 groups
-    for _ in range(3):  # running statistics of a few training batches
-        stem(torch.randn(4, NUM_FRAMES, 3, IMAGE_SIZE, IMAGE_SIZE))
-    stem.eval()
-    with torch.no_grad():
-        bright, _, _ = stem(_object_on_plain_background(1.0))
-        dim, _, _ = stem(_object_on_plain_background(0.5))
-        plain, _, _ = stem(_object_on_plain_background(0.0))
-    change = float((bright - dim).norm() / (bright - plain).norm())  # against what the object adds
+    change = _contrast_kept(norm, _object_on_plain_background)
     # GroupNorm: what is left is its epsilon's share of the first layer's small variances at initialisation
     assert change < 0.02 if same else change > 0.2
 
 
-@pytest.mark.parametrize("norm", ["group", "batch"])
+def _night_sky_clip(contrast: float) -> torch.Tensor:
+    """One clip as the stem sees it (pixels normalised to [-1, 1]): a square ``contrast`` of the way from the
+    demo's night sky (12, 16, 50) to white; 0.5 is about the demo's gray."""
+    sky = torch.tensor([12.0, 16.0, 50.0]).view(3, 1, 1) / 255
+    frames = sky.expand(1, NUM_FRAMES, 3, IMAGE_SIZE, IMAGE_SIZE).clone()
+    frames[..., 10:18, 12:20] = sky + contrast * (1 - sky)
+    return (frames - 0.5) / 0.5
+
+
+def _contrast_kept(norm: str, clip: Callable[[float], torch.Tensor]) -> float:
+    """How far a half-contrast object's stem tokens are from the full-contrast object's, against what the
+    full-contrast object adds to the plain background's tokens: 0 when the stem divides contrast out."""
+    torch.manual_seed(4)
+    stem = ConvPatchEmbeddings(3, 64, 8, norm=norm)
+    for _ in range(3):  # running statistics of a few training batches
+        stem(torch.randn(4, NUM_FRAMES, 3, IMAGE_SIZE, IMAGE_SIZE))
+    stem.eval()
+    with torch.no_grad():
+        bright, _, _ = stem(clip(1.0))
+        dim, _, _ = stem(clip(0.5))
+        plain, _, _ = stem(clip(0.0))
+    return float((bright - dim).norm() / (bright - plain).norm())
+
+
+def test_layer_norm_stem_keeps_more_of_a_gray_objects_contrast_on_the_night_sky_than_group_norm() -> None:
+    # GroupNorm with one group normalises each frame by one mean and spread over all channels; the sky's colour
+    # differs between the channels, so a gray object no longer makes a white one's features. BatchNorm keeps most.
+    kept = {norm: _contrast_kept(norm, _night_sky_clip) for norm in ("group", "layer", "batch")}
+    assert kept["group"] < 0.4 < kept["layer"] < kept["batch"], kept
+
+
+@pytest.mark.parametrize("norm", ["group", "layer", "batch"])
 def test_a_video_encodes_the_same_alone_and_in_a_batch(norm: str) -> None:
     torch.manual_seed(2)
     encoder = TimesformerVideoEncoder.from_run_config(config("conv3d", stem_norm=norm)).eval()
@@ -124,7 +150,7 @@ def test_a_video_encodes_the_same_alone_and_in_a_batch(norm: str) -> None:
     assert torch.allclose(batch[1:2], alone, atol=1e-5)
 
 
-@pytest.mark.parametrize("norm", ["group", "batch"])
+@pytest.mark.parametrize("norm", ["group", "layer", "batch"])
 def test_saved_run_with_conv_stem_loads_identically(tmp_path: Path, norm: str) -> None:
     torch.manual_seed(3)
     model = build_model(config("conv3d", stem_norm=norm))
@@ -136,6 +162,8 @@ def test_saved_run_with_conv_stem_loads_identically(tmp_path: Path, norm: str) -
     assert isinstance(stem, ConvPatchEmbeddings)
     assert stem.temporal
     assert isinstance(stem.rest[0], torch.nn.BatchNorm2d if norm == "batch" else torch.nn.GroupNorm)
+    if norm != "batch":
+        assert stem.rest[0].num_groups == (1 if norm == "layer" else 8)
     frames = torch.randn(2, NUM_FRAMES, 3, IMAGE_SIZE, IMAGE_SIZE)
     assert torch.equal(model.embed_videos(frames), loaded.embed_videos(frames))
 
@@ -160,7 +188,7 @@ def test_a_run_saved_before_stem_norm_existed_loads_with_group_norm(tmp_path: Pa
         ("convnext", {}, "must be one of patch, conv, conv3d"),
         ("convnext", {"pretrained": "/no/such/folder"}, "must be one of patch, conv, conv3d"),
         ("conv", {"pretrained": "/no/such/folder"}, "trained from scratch"),
-        ("conv", {"stem_norm": "layer"}, "stem_norm must be one of group, batch"),
+        ("conv", {"stem_norm": "instance"}, "stem_norm must be one of group, layer, batch"),
         ("patch", {"stem_norm": "batch"}, "normalisation of a convolutional stem"),
     ],
 )

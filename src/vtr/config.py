@@ -40,7 +40,7 @@ class VideoEncoderConfig:
     intermediate_size: int = 3072
     dropout: float = 0.0
     stem: str = "patch"  # patch (TimeSformer's linear patch embedding), conv or conv3d (vtr.models.conv_stem)
-    stem_norm: str = "group"  # a conv stem's normalisation: group (GroupNorm) or batch (BatchNorm)
+    stem_norm: str = "group"  # a conv stem's normalisation: group (GroupNorm), layer (GroupNorm, 1 group) or batch
     patch_pooling: str = "mean"  # a frame's feature from its patch tokens: "mean" (Sec. III.C.1) or "max"
 
 

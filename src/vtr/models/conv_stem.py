@@ -9,15 +9,18 @@ The ``conv3d`` variant makes the first convolution span three frames, so that ev
 motion cue (what changed since the previous frame) instead of having to find it by temporal attention;
 measured, it did no better than ``conv``.
 
-The stem's normalisation (``norm``) is GroupNorm or BatchNorm. GroupNorm normalises each image by its own
-statistics; with the demo's 8 channels in 8 groups it is instance normalisation, which divides out an object's
-contrast against a plain background: a gray object in the dark night sky (about halfway between the sky and
-white in every channel) makes nearly the same first-layer features as a white one. BatchNorm normalises by the
+The stem's normalisation (``norm``) is GroupNorm (``group``), GroupNorm with one group (``layer``) or BatchNorm
+(``batch``). GroupNorm normalises each image by its own statistics; with the demo's 8 channels in 8 groups it is
+instance normalisation, which divides out an object's contrast against a plain background: a gray object in the
+dark night sky (about halfway between the sky and white in every channel) makes nearly the same first-layer
+features as a white one. BatchNorm normalises by the
 training batches' statistics and, in evaluation, by their running averages: a fixed per-channel affine map, so a
 pixel's absolute colour reaches the transformer. Training on several processes, its statistics are those of the
 global batch (:class:`~vtr.models.synced_batch_norm.SyncedBatchNorm2d`). On the demo's data BatchNorm removed
 every night-sky search miss over two seeds, but cost t2v R@1 (59 against 71 on average), so the demo keeps
-GroupNorm (benchmarks/RESULTS.md, "Stem normalisation").
+GroupNorm (benchmarks/RESULTS.md, "Stem normalisation"). With one group, each image is normalised by one mean
+and spread over all its channels: still per image, but the background's colour differs between channels, so an
+object's contrast against it is kept.
 
 The module is a drop-in for ``transformers``' ``TimesformerPatchEmbeddings``: frames ``[B, T, C, H, W]`` in,
 ``(tokens [B*T, P, D], T, patch grid width)`` out, so position and time embeddings and every layer after them
@@ -34,12 +37,15 @@ from vtr.errors import ConfigError
 from vtr.models.synced_batch_norm import SyncedBatchNorm2d
 
 STEMS = ("patch", "conv", "conv3d")
-STEM_NORMS = ("group", "batch")
-_GROUPS = 8  # GroupNorm groups
+STEM_NORMS = ("group", "layer", "batch")
+_GROUPS = 8  # GroupNorm groups of the "group" norm
 
 
 def _norm_act(channels: int, norm: str) -> list[nn.Module]:
-    layer = nn.GroupNorm(min(_GROUPS, channels), channels) if norm == "group" else SyncedBatchNorm2d(channels)
+    if norm == "batch":
+        layer: nn.Module = SyncedBatchNorm2d(channels)
+    else:  # "layer" is GroupNorm with one group: each image by one mean and spread over all its channels
+        layer = nn.GroupNorm(min(_GROUPS, channels) if norm == "group" else 1, channels)
     return [layer, nn.ReLU(inplace=True)]
 
 
@@ -56,14 +62,15 @@ def stem_channels(patch_size: int, hidden_size: int) -> list[int]:
 
 
 class ConvPatchEmbeddings(nn.Module):
-    """Stride-2 3x3 convolutions (each with GroupNorm and ReLU), then a 1x1 projection to ``hidden_size``.
+    """Stride-2 3x3 convolutions (each with a normalisation and ReLU), then a 1x1 projection to ``hidden_size``.
 
     Args:
         num_channels: channels of a frame (3).
         hidden_size: the transformer width.
         patch_size: the token grid's stride in pixels; the stem has ``log2(patch_size)`` stride-2 convolutions.
         temporal: the first convolution spans three frames (zero padded at both ends of the clip).
-        norm: ``"group"`` (GroupNorm, each image by its own statistics) or ``"batch"`` (BatchNorm).
+        norm: ``"group"`` (GroupNorm, each image and group of channels by its own statistics), ``"layer"``
+            (GroupNorm with one group) or ``"batch"`` (BatchNorm).
 
     Raises:
         ConfigError: an unknown ``norm``, or a patch size the stem cannot make.
