@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 from tiny_configs import TINY_MODEL as TINY
-from videos_util import write_solid_video
+from videos_util import make_video, mdat_range, write_solid_video
 
 from vtr.cli import main
 from vtr.config import load_config
@@ -180,6 +180,24 @@ def test_bad_files_are_recorded_and_listed_and_never_stop_the_run(encoder, tmp_p
     assert repaired.indexed == [str((folder / "empty.mkv").resolve())]
     assert [f.path for f in store.failures()] == [str((folder / "truncated.mp4").resolve())]
     store.close()
+
+
+def test_a_truncated_video_keeps_its_whole_clip_and_the_moments_before_the_cut(encoder, tmp_path):
+    # A half-downloaded file whose index sits at the front: it says 10 s, but the frames stop near 5 s. The
+    # windows past the cut have nothing to decode; the rest of the video is still indexed.
+    video = make_video(tmp_path / "whole.mp4", 250, size=(48, 32), container_options={"movflags": "faststart"})
+    data = video.read_bytes()
+    begin, end = mdat_range(data)
+    (tmp_path / "videos").mkdir()
+    cut = tmp_path / "videos" / "cut.mp4"
+    cut.write_bytes(data[: (begin + end) // 2])
+    report = build_index(tmp_path / "videos", tmp_path / "index", encoder, progress=False)
+    assert report.failed == [] and report.indexed == [str(cut.resolve())]
+    with IndexStore(tmp_path / "index") as store:
+        rows = store.vectors_of([1])
+    spans = [(r.start, r.end) for r in rows if r.kind == KIND_MOMENT]
+    assert rows[0].kind == KIND_VIDEO and (rows[0].start, rows[0].end) == (0.0, 10.0)
+    assert spans[:2] == [(0.0, 4.0), (2.0, 6.0)] and (6.0, 10.0) not in spans
 
 
 def test_another_model_or_other_settings_are_refused_unless_rebuilt(encoder, tmp_path):

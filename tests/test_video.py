@@ -365,6 +365,22 @@ def test_garbage_mid_file_is_skipped_and_reported(tmp_path: Path) -> None:
     assert all(times[i] < i / 25 for i in lost)
 
 
+def test_windows_past_the_end_of_truncated_data_are_none_with_skip_empty(tmp_path: Path) -> None:
+    path = make_video(tmp_path / "fast.mp4", 100, size=(64, 48), container_options={"movflags": "faststart"})
+    data = path.read_bytes()
+    begin, end = mdat_range(data)
+    cut = tmp_path / "fast_cut.mp4"
+    cut.write_bytes(data[: (begin + end) // 2])  # the index says 4 s; the frames stop near 2 s
+    requests = [(8, None, None), (8, 0.0, 1.0), (8, 3.0, 4.0), (2, 3.5, 3.6)]  # the last one is short
+    with pytest.raises(VideoDecodeError, match="no frame could be decoded"):
+        sample_windows(cut, requests)
+    whole, first, late, short = sample_windows(cut, requests, skip_empty=True)
+    assert late is None and short is None
+    assert first is not None and first.mask.all()
+    assert whole is not None and 0 < int(whole.mask.sum()) < 8
+    assert torch.equal(whole.frames, sample_frames(cut, 8).frames)
+
+
 @pytest.mark.parametrize("num", [8, 100])  # seeking to each target; decoding the whole (short) video
 def test_truncated_data_with_index_at_the_front_pads_the_missing_end(tmp_path: Path, num: int) -> None:
     path = make_video(tmp_path / "fast.mp4", 100, size=(64, 48), container_options={"movflags": "faststart"})

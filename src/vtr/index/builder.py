@@ -26,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -39,6 +40,9 @@ from vtr.index.scan import FileStat, content_hash, scan_videos
 from vtr.index.store import KIND_MOMENT, KIND_VIDEO, IndexSettings, IndexStore
 from vtr.index.thumbnails import THUMBNAIL_SIZE, remove_orphan_thumbnails, remove_thumbnails, thumbnail_name
 from vtr.index.vectors import ANN_THRESHOLD
+
+if TYPE_CHECKING:
+    from vtr.video import SampledFrames
 
 logger = logging.getLogger(__name__)
 
@@ -216,12 +220,13 @@ class ClipDecoder:
             requests += [(self.num_frames // n, *plan.segments[s]) for s in segments]
         else:
             requests += [(self.num_frames, *plan.windows[w]) for w in job.windows]
-        sampled = sample_windows(path, requests)
+        # A window with nothing decodable (past where a truncated file's data ends) comes back as None.
+        sampled = sample_windows(path, requests, skip_empty=True)
         clips: list[torch.Tensor] = []  # each uint8 [T, 3, H, W]
         masks: list[torch.Tensor] = []  # each bool [T]
         if job.whole:
             whole = sampled.pop(0)
-            if not bool(whole.mask.any()):
+            if whole is None or not bool(whole.mask.any()):
                 raise VideoDecodeError(path, "no frame could be decoded")
             clips.append(whole.frames)
             masks.append(whole.mask)
@@ -230,14 +235,10 @@ class ClipDecoder:
             out.moments.append(-1)
         by_segment = dict(zip(segments, sampled, strict=True)) if shared else {}
         for i, w in enumerate(job.windows):
-            if shared:
-                parts = [by_segment[s] for s in plan.window_segments(w)]
-                frames = torch.cat([p.frames for p in parts])  # [T, 3, H, W]
-                mask = torch.cat([p.mask for p in parts])  # [T]
-            else:
-                frames, mask = sampled[i].frames, sampled[i].mask
-            if not bool(mask.any()):
+            window = _join([by_segment[s] for s in plan.window_segments(w)] if shared else [sampled[i]])
+            if window is None or not bool(window[1].any()):
                 continue  # nothing decodable in this window (a damaged stretch): no moment here
+            frames, mask = window
             clips.append(frames)
             masks.append(mask)
             out.kinds.append(KIND_MOMENT)
@@ -257,6 +258,18 @@ class ClipDecoder:
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=_JPEG_QUALITY)
         return buffer.getvalue()
+
+
+def _join(parts: list[SampledFrames | None]) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """A moment window's frames and mask from its segments, in order; a segment with nothing decodable gives
+    masked-out frames. None when no segment has a decodable frame."""
+    real = [p for p in parts if p is not None]
+    if not real:
+        return None
+    blank_frames, blank_mask = torch.zeros_like(real[0].frames), torch.zeros_like(real[0].mask)
+    frames = torch.cat([blank_frames if p is None else p.frames for p in parts])  # [T, 3, H, W]
+    mask = torch.cat([blank_mask if p is None else p.mask for p in parts])  # [T]
+    return frames, mask
 
 
 def build_index(

@@ -149,8 +149,12 @@ def sample_frames(
 
 
 def sample_windows(
-    path: str | Path, requests: Sequence[tuple[int, float | None, float | None]], *, pad: PadMode = "repeat"
-) -> list[SampledFrames]:
+    path: str | Path,
+    requests: Sequence[tuple[int, float | None, float | None]],
+    *,
+    pad: PadMode = "repeat",
+    skip_empty: bool = False,
+) -> list[SampledFrames | None]:
     """Sample several windows of one video (``"middle"`` sampling) in one pass: what
     ``[sample_frames(path, n, start=s, end=e, pad=pad) for n, s, e in requests]`` returns, frame for frame.
 
@@ -167,13 +171,17 @@ def sample_windows(
         requests: ``(num_frames, start, end)`` per window, in seconds (``None``: the start or end of the
             video); in any order, overlapping or not.
         pad: as for :func:`sample_frames`.
+        skip_empty: a window with no decodable frame (one past where a truncated file's data ends, or on a
+            damaged stretch) gives None instead of raising, so the other windows are kept.
 
     Returns:
-        One :class:`SampledFrames` per request, in the order of ``requests``. Their ``recovered_frames`` and
-        ``corrupt_packets`` count the whole pass (the same numbers on each).
+        One :class:`SampledFrames` per request, in the order of ``requests`` (None for an empty window with
+        ``skip_empty``; never None without it). Their ``recovered_frames`` and ``corrupt_packets`` count the
+        whole pass (the same numbers on each).
 
     Raises:
-        VideoDecodeError: the file cannot be read, or no frame of one of the windows can be decoded.
+        VideoDecodeError: the file cannot be read, or no frame of one of the windows can be decoded (without
+            ``skip_empty``).
         ValueError: bad arguments, as for :func:`sample_frames`.
     """
     for num_frames, _start, _end in requests:
@@ -188,14 +196,29 @@ def sample_windows(
             reader = FrameReader(container, stream, clock, info.fps)
             wanted = sorted({target for window in windows if not window.short for target in window.targets})
             shown = {target: reader.frame_at(target) for target in wanted}  # non-decreasing, as frame_at needs
-            return [
-                sample_frames(path, n, start=start, end=end, pad=pad)
-                if window.short
-                else _sampled(path, [shown[t] for t in window.targets], n, pad, clock, reader)
-                for (n, start, end), window in zip(requests, windows, strict=True)
-            ]
+            results: list[SampledFrames | None] = []
+            for (n, start, end), window in zip(requests, windows, strict=True):
+                if window.short:
+                    results.append(_sample_short(path, n, start, end, pad, skip_empty))
+                    continue
+                picks = [shown[t] for t in window.targets]
+                empty = all(pick is None for pick in picks)
+                results.append(None if empty and skip_empty else _sampled(path, picks, n, pad, clock, reader))
+            return results
         except AV_ERRORS as error:
             raise decode_error(path, error) from error
+
+
+def _sample_short(
+    path: str | Path, num_frames: int, start: float | None, end: float | None, pad: PadMode, skip_empty: bool
+) -> SampledFrames | None:
+    """A short window, decoded whole on its own; None when none of its frames decodes and ``skip_empty``."""
+    try:
+        return sample_frames(path, num_frames, start=start, end=end, pad=pad)
+    except VideoDecodeError:
+        if skip_empty:
+            return None
+        raise
 
 
 @dataclass(frozen=True)
