@@ -139,6 +139,23 @@ def test_layer_norm_stem_keeps_more_of_a_gray_objects_contrast_on_the_night_sky_
     assert kept["group"] < 0.4 < kept["layer"] < kept["batch"], kept
 
 
+def test_the_colour_path_starts_at_zero_and_then_tells_a_dim_object_from_a_bright_one() -> None:
+    torch.manual_seed(6)
+    plain = ConvPatchEmbeddings(3, 64, 8).eval()
+    torch.manual_seed(6)
+    coloured = ConvPatchEmbeddings(3, 64, 8, colour=True).eval()
+    clip = _object_on_plain_background(1.0)
+    with torch.no_grad():
+        assert torch.equal(coloured(clip)[0], plain(clip)[0])  # training starts from the plain GroupNorm stem
+        assert coloured.colour is not None
+        coloured.colour.weight.normal_()  # as training would move it
+    # GroupNorm divides the dim object's contrast out of the convolutions; the colour path keeps it
+    assert _contrast_kept("group", _object_on_plain_background) < 0.02
+    with torch.no_grad():
+        bright, dim, black = (coloured(_object_on_plain_background(c))[0] for c in (1.0, 0.5, 0.0))
+    assert float((bright - dim).norm() / (bright - black).norm()) > 0.1  # five times what GroupNorm leaves
+
+
 @pytest.mark.parametrize("norm", ["group", "layer", "batch"])
 def test_a_video_encodes_the_same_alone_and_in_a_batch(norm: str) -> None:
     torch.manual_seed(2)
@@ -150,11 +167,15 @@ def test_a_video_encodes_the_same_alone_and_in_a_batch(norm: str) -> None:
     assert torch.allclose(batch[1:2], alone, atol=1e-5)
 
 
-@pytest.mark.parametrize("norm", ["group", "layer", "batch"])
-def test_saved_run_with_conv_stem_loads_identically(tmp_path: Path, norm: str) -> None:
+@pytest.mark.parametrize(("norm", "colour"), [("group", False), ("layer", False), ("batch", False), ("group", True)])
+def test_saved_run_with_conv_stem_loads_identically(tmp_path: Path, norm: str, colour: bool) -> None:
     torch.manual_seed(3)
-    model = build_model(config("conv3d", stem_norm=norm))
+    model = build_model(config("conv3d", stem_norm=norm, stem_colour=colour))
     model.video_encoder(torch.randn(2, NUM_FRAMES, 3, IMAGE_SIZE, IMAGE_SIZE))  # BatchNorm's running statistics move
+    embeddings = model.video_encoder.model.embeddings.patch_embeddings
+    if colour:
+        with torch.no_grad():
+            embeddings.colour.weight.normal_()  # as training would move it
     model.eval()
     save_model(model, tmp_path, "best")
     loaded = load_run(tmp_path)
@@ -164,6 +185,7 @@ def test_saved_run_with_conv_stem_loads_identically(tmp_path: Path, norm: str) -
     assert isinstance(stem.rest[0], torch.nn.BatchNorm2d if norm == "batch" else torch.nn.GroupNorm)
     if norm != "batch":
         assert stem.rest[0].num_groups == (1 if norm == "layer" else 8)
+    assert (stem.colour is not None) == colour
     frames = torch.randn(2, NUM_FRAMES, 3, IMAGE_SIZE, IMAGE_SIZE)
     assert torch.equal(model.embed_videos(frames), loaded.embed_videos(frames))
 
@@ -190,6 +212,7 @@ def test_a_run_saved_before_stem_norm_existed_loads_with_group_norm(tmp_path: Pa
         ("conv", {"pretrained": "/no/such/folder"}, "trained from scratch"),
         ("conv", {"stem_norm": "instance"}, "stem_norm must be one of group, layer, batch"),
         ("patch", {"stem_norm": "batch"}, "normalisation of a convolutional stem"),
+        ("patch", {"stem_colour": True}, "side path of a convolutional stem"),
     ],
 )
 def test_stem_config_errors(stem: str, video: dict, message: str) -> None:

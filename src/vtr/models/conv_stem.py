@@ -22,6 +22,10 @@ GroupNorm (benchmarks/RESULTS.md, "Stem normalisation"). With one group, each im
 and spread over all its channels: still per image, but the background's colour differs between channels, so an
 object's contrast against it is kept.
 
+With ``colour``, each token also gets its patch's mean colour in absolute terms, through a linear map that
+starts at zero (so training starts from the plain stem): what GroupNorm divides out reaches the transformer by
+this side path while the convolutions keep their per-image normalisation.
+
 The module is a drop-in for ``transformers``' ``TimesformerPatchEmbeddings``: frames ``[B, T, C, H, W]`` in,
 ``(tokens [B*T, P, D], T, patch grid width)`` out, so position and time embeddings and every layer after them
 are TimeSformer's own.
@@ -32,6 +36,7 @@ from __future__ import annotations
 import itertools
 
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from vtr.errors import ConfigError
 from vtr.models.synced_batch_norm import SyncedBatchNorm2d
@@ -71,18 +76,26 @@ class ConvPatchEmbeddings(nn.Module):
         temporal: the first convolution spans three frames (zero padded at both ends of the clip).
         norm: ``"group"`` (GroupNorm, each image and group of channels by its own statistics), ``"layer"``
             (GroupNorm with one group) or ``"batch"`` (BatchNorm).
+        colour: add each patch's mean colour, through a linear map initialised to zero, to its token.
 
     Raises:
         ConfigError: an unknown ``norm``, or a patch size the stem cannot make.
     """
 
     def __init__(
-        self, num_channels: int, hidden_size: int, patch_size: int, temporal: bool = False, norm: str = "group"
+        self,
+        num_channels: int,
+        hidden_size: int,
+        patch_size: int,
+        temporal: bool = False,
+        norm: str = "group",
+        colour: bool = False,
     ) -> None:
         super().__init__()
         check_stem_norm(norm)
         channels = stem_channels(patch_size, hidden_size)
         self.temporal = temporal
+        self.patch_size = patch_size
         first = channels[0]
         if temporal:
             self.first = nn.Conv3d(num_channels, first, (3, 3, 3), stride=(1, 2, 2), padding=1, bias=False)
@@ -93,15 +106,23 @@ class ConvPatchEmbeddings(nn.Module):
             layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), *_norm_act(c_out, norm)]
         layers.append(nn.Conv2d(channels[-1], hidden_size, 1))
         self.rest = nn.Sequential(*layers)
+        self.colour: nn.Conv2d | None = None
+        if colour:  # a patch's mean colour -> its token, from zero
+            self.colour = nn.Conv2d(num_channels, hidden_size, 1)
+            nn.init.zeros_(self.colour.weight)
+            nn.init.zeros_(self.colour.bias)
 
     def forward(self, pixel_values: Tensor) -> tuple[Tensor, int, int]:
         batch, num_frames, channels, height, width = pixel_values.shape
+        frames = pixel_values.reshape(batch * num_frames, channels, height, width)
         if self.temporal:
             x = self.first(pixel_values.transpose(1, 2))  # [B, C', T, H/2, W/2]
             x = x.transpose(1, 2).flatten(0, 1)  # [B*T, C', H/2, W/2]
         else:
-            x = self.first(pixel_values.reshape(batch * num_frames, channels, height, width))
+            x = self.first(frames)
         x = self.rest(x)  # [B*T, D, H/p, W/p]
+        if self.colour is not None:
+            x = x + self.colour(F.avg_pool2d(frames, self.patch_size))
         grid_width = x.size(-1)
         return x.flatten(2).transpose(1, 2), num_frames, grid_width
 
@@ -118,7 +139,7 @@ def check_stem_norm(norm: str) -> None:
         raise ConfigError(f"model.video.stem_norm must be one of {', '.join(STEM_NORMS)}, got {norm!r}")
 
 
-def install_stem(model: nn.Module, stem: str, norm: str = "group") -> None:
+def install_stem(model: nn.Module, stem: str, norm: str = "group", colour: bool = False) -> None:
     """Replace a ``TimesformerModel``'s patch embedding by the stem named ``stem`` (``"patch"`` keeps it).
 
     Raises:
@@ -129,5 +150,5 @@ def install_stem(model: nn.Module, stem: str, norm: str = "group") -> None:
         return
     cfg = model.config
     model.embeddings.patch_embeddings = ConvPatchEmbeddings(
-        cfg.num_channels, cfg.hidden_size, cfg.patch_size, temporal=stem == "conv3d", norm=norm
+        cfg.num_channels, cfg.hidden_size, cfg.patch_size, temporal=stem == "conv3d", norm=norm, colour=colour
     )

@@ -61,9 +61,11 @@ def _timesformer_classes() -> tuple[Any, Any]:
 
 
 def _with_stem(model: nn.Module) -> nn.Module:
-    """The model with the stem its config names (``vtr_stem`` and ``vtr_stem_norm``; configs from before they
-    existed mean ``patch`` and ``group``)."""
-    install_stem(model, getattr(model.config, "vtr_stem", "patch"), getattr(model.config, "vtr_stem_norm", "group"))
+    """The model with the stem its config names (``vtr_stem``, ``vtr_stem_norm`` and ``vtr_stem_colour``; configs
+    from before they existed mean ``patch``, ``group`` and no colour path)."""
+    cfg = model.config
+    stem, norm = getattr(cfg, "vtr_stem", "patch"), getattr(cfg, "vtr_stem_norm", "group")
+    install_stem(model, stem, norm, bool(getattr(cfg, "vtr_stem_colour", False)))
     return model
 
 
@@ -113,6 +115,11 @@ class TimesformerVideoEncoder(VideoEncoder):
                 f"model.video.stem_norm {video.stem_norm!r} is the normalisation of a convolutional stem; "
                 "model.video.stem is 'patch', which has none (set stem: conv or conv3d)"
             )
+        if video.stem == "patch" and video.stem_colour:
+            raise ConfigError(
+                "model.video.stem_colour is a side path of a convolutional stem; model.video.stem is 'patch', whose "
+                "linear patch embedding sees colour already (set stem: conv or conv3d)"
+            )
         if video.pretrained:
             from vtr.models.pretrained import load_pretrained_timesformer
 
@@ -146,6 +153,7 @@ class TimesformerVideoEncoder(VideoEncoder):
             attention_type="divided_space_time",
             vtr_stem=video.stem,
             vtr_stem_norm=video.stem_norm,
+            vtr_stem_colour=video.stem_colour,
         )
         return cls(_with_stem(TimesformerModel(hf_config)), video.patch_pooling)
 
