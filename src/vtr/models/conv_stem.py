@@ -13,12 +13,12 @@ The stem's normalisation (``norm``) is GroupNorm (``group``), GroupNorm with one
 (``batch``). GroupNorm normalises each image by its own statistics; with the demo's 8 channels in 8 groups it is
 instance normalisation, which divides out an object's contrast against a plain background: a gray object in the
 dark night sky (about halfway between the sky and white in every channel) makes nearly the same first-layer
-features as a white one. BatchNorm normalises by the
-training batches' statistics and, in evaluation, by their running averages: a fixed per-channel affine map, so a
-pixel's absolute colour reaches the transformer. Training on several processes, its statistics are those of the
-global batch (:class:`~vtr.models.synced_batch_norm.SyncedBatchNorm2d`). On the demo's data BatchNorm removed
-every night-sky search miss over two seeds, but cost t2v R@1 (59 against 71 on average), so the demo keeps
-GroupNorm (benchmarks/RESULTS.md, "Stem normalisation"). With one group, each image is normalised by one mean
+features as a white one. BatchNorm normalises by the training batches' statistics and, in evaluation, by their
+running averages: a fixed per-channel affine map, so a pixel's absolute colour reaches the transformer. Training
+on several processes, its statistics are those of the global batch
+(:class:`~vtr.models.synced_batch_norm.SyncedBatchNorm2d`). On the demo's data BatchNorm removed every night-sky
+search miss over two seeds, but cost t2v R@1 (59 against 71 on average), so the demo keeps GroupNorm
+(benchmarks/RESULTS.md, "Stem normalisation"). With one group, each image is normalised by one mean
 and spread over all its channels: still per image, but the background's colour differs between channels, so an
 object's contrast against it is kept. On the demo it did as BatchNorm did: the night-sky misses went, and R@1 fell
 as far (62 against 71 on average over two seeds).
