@@ -41,9 +41,7 @@ class VideoEncoderConfig:
     dropout: float = 0.0
     stem: str = "patch"  # patch (TimeSformer's linear patch embedding), conv or conv3d (vtr.models.conv_stem)
     stem_norm: str = "group"  # a conv stem's normalisation: group (GroupNorm), layer (GroupNorm, 1 group) or batch
-    stem_colour: bool = (
-        False  # a conv stem adds each patch's mean colour, projected, to its token (vtr.models.conv_stem)
-    )
+    stem_colour: bool = False  # a conv stem adds each patch's mean colour to its token (vtr.models.conv_stem)
     patch_pooling: str = "mean"  # a frame's feature from its patch tokens: "mean" (Sec. III.C.1) or "max"
 
 
