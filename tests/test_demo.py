@@ -26,12 +26,15 @@ def test_demo_runs_every_stage_and_its_search_check_agrees_with_the_metrics(tmp_
     from vtr.demo import run_demo
 
     lines: list[str] = []
-    metrics = run_demo(tmp_path, videos=60, seed=2, overrides=tuple(TOY), progress=False, echo=lines.append, models=2)
+    metrics = run_demo(tmp_path, videos=60, seed=2, overrides=tuple(TOY), progress=False, echo=lines.append)
     for name in ("data/annotations.jsonl", "run/best.safetensors", "metrics.json", "index", "search_check.json"):
         assert (tmp_path / name).exists(), name
-    # Two runs, training seeds 0 and 1, each with its own test metrics; metrics.json scores them together.
+    # Two runs (the default), training seeds 0 and 1, the second with the other stem normalisation, each with its
+    # own test metrics; metrics.json scores them together.
     runs = [tmp_path / "run", tmp_path / "run-2"]
-    assert [load_config(run / "config.yaml").train.seed for run in runs] == [0, 1]
+    configs = [load_config(run / "config.yaml") for run in runs]
+    assert [c.train.seed for c in configs] == [0, 1]
+    assert [c.model.video.stem_norm for c in configs] == ["group", "layer"]
     alone = [json.loads((run / "test_metrics.json").read_text()) for run in runs]
     assert metrics != alone[0] and metrics != alone[1]
     with IndexStore(tmp_path / "index") as store:  # the index holds both models' embeddings
@@ -46,6 +49,10 @@ def test_demo_runs_every_stage_and_its_search_check_agrees_with_the_metrics(tmp_
     test_captions = sum(len(record["captions"]) for record in test_records)
     assert check["queries"] == test_captions and check["k"] == 5
     assert len(check["missed"]) == check["queries"] - check["hits"]
+    # Other clips a caption describes are left out of its filtered rank, so the filtered count is at least the
+    # plain one; a miss lists those of them ranked above its video.
+    assert check["hits"] <= check["filtered_hits"] <= check["queries"]
+    assert all(set(miss["described_above"]) <= set(miss["top"]) for miss in check["missed"])
     # The search engine ranks as the model scores, so its top-5 rate is the evaluation's R@5.
     assert 100 * check["hits"] / check["queries"] == pytest.approx(metrics["t2v"]["R@5"], abs=100 / test_captions)
     assert any(line.startswith("search check:") for line in lines)
@@ -61,15 +68,15 @@ def test_demo_runs_every_stage_and_its_search_check_agrees_with_the_metrics(tmp_
     assert suggested[0][2] in {caption for record in test_records for caption in record["captions"]}
 
     again: list[str] = []
-    run_demo(tmp_path, videos=60, seed=2, overrides=tuple(TOY), progress=False, echo=again.append, models=2)
+    run_demo(tmp_path, videos=60, seed=2, overrides=tuple(TOY), progress=False, echo=again.append)
     assert any(line.startswith("data: reusing") for line in again)  # finished stages are not redone
     assert any(line.startswith("train: reusing") for line in again)
 
     # Another config trains again (an old demo folder is not reused for a new recipe); other data remakes all.
-    # One model (the default): the index and the metrics are that model's.
+    # One model: the index and the metrics are that model's.
     changed: list[str] = []
     metrics = run_demo(
-        tmp_path, videos=60, seed=2, overrides=(*TOY, "train.lr=5e-4"), progress=False, echo=changed.append
+        tmp_path, videos=60, seed=2, overrides=(*TOY, "train.lr=5e-4"), progress=False, echo=changed.append, models=1
     )
     assert any("trained with another config" in line for line in changed)
     assert any(line.startswith("data: reusing") for line in changed)
@@ -79,7 +86,7 @@ def test_demo_runs_every_stage_and_its_search_check_agrees_with_the_metrics(tmp_
     with IndexStore(tmp_path / "index") as store:
         assert store.settings().model_spec == str((tmp_path / "run").resolve())
     remade: list[str] = []
-    metrics = run_demo(tmp_path, videos=48, seed=2, overrides=tuple(TOY), progress=False, echo=remade.append)
+    metrics = run_demo(tmp_path, videos=48, seed=2, overrides=tuple(TOY), progress=False, echo=remade.append, models=1)
     assert any("holds 60 clips, not 48" in line for line in remade)
     assert any(line.startswith("train: 1 epochs") for line in remade)
     assert not (tmp_path / "run-2").exists()  # trained on the other data
