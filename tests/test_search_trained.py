@@ -1,18 +1,22 @@
 """End to end with a trained model: train a tiny model on a small synthetic set, index its test videos, search
 them with their own captions.
 
-Checked: the index ranks exactly as the trained model scores (brute force over the test videos), and the model
-finds the right video far more often than chance. The test split of 200 clips holds three groups of six hard
-negatives (clips that differ only in one object or one action): by chance a caption's video is in the top 5 of
-18 for 28% of the captions, with a mean rank of 9.5. This model, trained for about two minutes, measured 63% and
-5.8 (seed 0); finding *every* video in its top 5 needs a longer-trained model than a test can afford. With 100
-clips (two test groups) whether the model beats chance depends on the draw: 96% with the data of the generator
-that drew colours and shapes, 42% (chance) with the one that deals them.
+Checked: the index ranks exactly as the trained model scores (brute force over the test videos), and every test
+video is found in the top 5 by each of its captions. The test split is one clip of every third group of the
+generator (23 clips of 400), so its clips differ in scene, objects or action, and the other five clips of each
+group, which differ from it in one object or one action, are training clips. A group's own clips are the hard
+negatives of the benchmark's split; telling those apart takes the demo's model (its search check), not one
+trained for a minute and a half: with the benchmark's split of 200 clips (three test groups of six) and 20 epochs,
+this model put 63% of the captions' videos in the top 5. On this split, with 30 epochs on two threads, it put all
+of them there with training seeds 0, 1 and 2 (worst rank 3 of 23 each; 4 with 20 epochs at seed 0), in 77 to 87 s
+of training on the 2-core development VM; with the 200 clips split one clip per group (34 test clips, fewer
+training clips) and 20 epochs, seed 1 missed 3 of 204 captions.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from pathlib import Path
 
@@ -24,8 +28,8 @@ from vtr.config import load_config
 from vtr.index.builder import build_index
 from vtr.index.searcher import Searcher
 
-# A model small enough to train in about two minutes on two CPU cores: the demo's recipe (a TimeSformer from scratch
-# with 4 px patches, the pretrained MiniLM frozen and mean-pooled, lr 1e-3), narrower, on 4 frames, L1 only.
+# A model small enough to train in about a minute and a half on two CPU cores: the demo's recipe (a TimeSformer from
+# scratch with 4 px patches, the pretrained MiniLM frozen and mean-pooled, lr 1e-3), narrower, on 4 frames, L1 only.
 TRAIN_OVERRIDES = [
     "data.num_frames=4",
     "data.image_size=32",
@@ -39,7 +43,7 @@ TRAIN_OVERRIDES = [
     "model.text.pretrained=minilm-offline",
     "model.text.freeze_layers=-1",
     "model.text.pooling=mean",
-    "train.epochs=20",
+    "train.epochs=30",
     "train.batch_size=16",
     "train.lr=1.0e-3",
     "train.warmup_steps=5",
@@ -56,12 +60,13 @@ def test_a_trained_model_finds_test_videos_by_their_captions(tmp_path):
     from vtr.video import load_clip
 
     data = tmp_path / "data"
-    generate_dataset(data, num_videos=200, seed=0, num_frames=8, fps=8, size=32, workers=1, progress=False)
+    generate_dataset(data, num_videos=400, seed=0, num_frames=8, fps=8, size=32, workers=1, progress=False)
+    _one_clip_of_every_third_group_as_test(data / "annotations.jsonl")
     config = load_config("synthetic-dual-align", [f"data.root={data}", *TRAIN_OVERRIDES])
     run = fit(config, tmp_path / "run", progress=False, echo=lambda line: None)
 
     test = read_annotations(data, split="test")
-    assert len(test) >= 10  # top 5 must mean something
+    assert len(test) >= 20  # top 5 must mean something
     folder = tmp_path / "test-videos"
     folder.mkdir()
     for record in test:  # index the test split only: links resolve to the files themselves
@@ -89,6 +94,18 @@ def test_a_trained_model_finds_test_videos_by_their_captions(tmp_path):
             np.testing.assert_allclose([r.score for r in results], [model_score[r.path] for r in results], atol=1e-5)
             assert all(a.score >= b.score for a, b in itertools.pairwise(results))
             ranks.append(1 + [r.path for r in results].index(paths[index]))
-    hit_rate = float(np.mean(np.asarray(ranks) <= 5))
-    print(f"top-5 rate {hit_rate:.3f}, mean rank {np.mean(ranks):.2f}")
-    assert hit_rate >= 0.5 and float(np.mean(ranks)) <= 7.5, f"top-5 rate {hit_rate:.2f}, ranks {ranks}"
+    print(f"mean rank {np.mean(ranks):.2f}, worst {max(ranks)} of {len(test)}")
+    assert max(ranks) <= 5, f"ranks {ranks}"  # every test video in the top 5 for each of its captions
+
+
+def _one_clip_of_every_third_group_as_test(annotations: Path) -> None:
+    """Rewrite the splits: the test split is one clip of every third group (a different variant each time), and
+    every other clip is a training clip."""
+    records = [json.loads(line) for line in annotations.read_text().splitlines()]
+    groups: dict[int, list[dict]] = {}
+    for record in records:
+        groups.setdefault(record["meta"]["group"], []).append(record)
+    for group, members in groups.items():
+        for i, record in enumerate(members):
+            record["split"] = "test" if group % 3 == 0 and i == (group // 3) % len(members) else "train"
+    annotations.write_text("".join(json.dumps(record) + "\n" for record in records))

@@ -60,8 +60,9 @@ def check_search(index_dir: str | Path, records: Sequence[VideoRecord], k: int =
         ``k``, ``queries``, ``hits`` (captions whose video is in the top ``k``), ``filtered_hits`` (the same
         with the other clips a caption describes left out of its ranking; None when the records are not the
         synthetic benchmark's), ``videos``, ``videos_found_by_every_caption``, and ``missed``: per caption not
-        in the top ``k``, its ``query``, ``video``, the ``top`` ``k`` file names, and ``described_above`` (the
-        clips above its video that it describes too, when known).
+        in the top ``k``, its ``query``, ``video``, the video's ``rank`` (None when below the clips searched),
+        the ``top`` ``k`` file names, and ``described_above`` (the clips above its video that the caption
+        describes too, when known).
     """
     from vtr.index.searcher import MAX_K, Searcher
 
@@ -86,9 +87,10 @@ def check_search(index_dir: str | Path, records: Sequence[VideoRecord], k: int =
                     hits += 1
                     continue
                 all_found = False
-                miss: dict[str, Any] = {"query": caption, "video": name, "top": ranked[:k]}
+                own = ranked.index(name) + 1 if name in ranked else None
+                miss: dict[str, Any] = {"query": caption, "video": name, "rank": own, "top": ranked[:k]}
                 if described is not None:
-                    above = ranked[: ranked.index(name)] if name in ranked else ranked
+                    above = ranked if own is None else ranked[: own - 1]
                     miss["described_above"] = [clip for clip in above if clip in fits]
                 missed.append(miss)
             videos_found += all_found
