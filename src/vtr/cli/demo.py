@@ -11,13 +11,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="make the synthetic benchmark, train two models, evaluate and index it (about 85 minutes on 2 CPU cores)",
-        description="Make the synthetic benchmark (DIR/data), train the dual alignment model with L1+L2+L3 "
-        "(DIR/run), evaluate it on the test split (DIR/metrics.json), answer three example queries, index the "
-        "test videos (DIR/index) for vtr search and vtr serve, and search that index with every test caption "
-        "(DIR/search_check.json). It trains two runs of the recipe (DIR/run and DIR/run-2: training seeds 0 and 1, "
-        "the second with the stem normalisation that keeps an object's colour, model.video.stem_norm=layer) and "
-        "evaluates and indexes the two together; --models 1 trains DIR/run alone in half the time. Finished stages "
-        "are reused on a second run.",
+        description="Make the synthetic benchmark (DIR/data), train the dual alignment model with L1+L2+L3 twice "
+        "(DIR/run, training seed 0; DIR/run-2, seed 1, with the stem normalisation that keeps an object's colour, "
+        "model.video.stem_norm=layer), evaluate the two together on the test split (DIR/metrics.json), answer three "
+        "example queries, index the test videos with both (DIR/index) for vtr search and vtr serve, and search that "
+        "index with every test caption (DIR/search_check.json). --models 1 trains DIR/run alone in half the time. "
+        "Finished stages are reused on a second run.",
     )
     parser.add_argument("--out", default="vtr-demo", help="output folder (default: ./vtr-demo)")
     parser.add_argument("--videos", type=int, default=2000, help="synthetic clips to make (default: 2000)")
