@@ -41,15 +41,10 @@ def described_clips(records: Sequence[VideoRecord]) -> list[list[set[str]]] | No
 
     try:
         clips = [(Path(record.video).name, video_concepts(record.meta)) for record in records]
-        return [
-            [
-                {name for name, concepts in clips if describes(caption_concepts(caption), concepts)}
-                for caption in record.captions
-            ]
-            for record in records
-        ]
+        captions = [[caption_concepts(caption) for caption in record.captions] for record in records]
     except DataFormatError:
         return None
+    return [[{name for name, concepts in clips if describes(said, concepts)} for said in row] for row in captions]
 
 
 def check_search(index_dir: str | Path, records: Sequence[VideoRecord], k: int = 5) -> dict[str, Any]:
