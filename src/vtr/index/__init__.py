@@ -7,7 +7,8 @@
 
 Parts: :mod:`~vtr.index.scan` (files and fingerprints), :mod:`~vtr.index.moments` (windows),
 :mod:`~vtr.index.encoders` (the model protocol and its adapters), :mod:`~vtr.index.ensemble` (several models
-as one), :mod:`~vtr.index.builder` (the indexing pipeline), :mod:`~vtr.index.store` and :mod:`~vtr.index.vectors`
+as one), :mod:`~vtr.index.clip_decoder` (a video's clips and thumbnails),
+:mod:`~vtr.index.builder` (the indexing pipeline), :mod:`~vtr.index.store` and :mod:`~vtr.index.vectors`
 (SQLite and FAISS), :mod:`~vtr.index.searcher`.
 """
 

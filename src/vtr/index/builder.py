@@ -1,11 +1,12 @@
 """Build or update an index: scan a folder, decode clips with seeking, encode them in batches, commit per batch.
 
-Stages (each a function or class below, each testable alone):
+Stages (each a function or class, each testable alone):
 
 1. *plan*: scan the folder and sort files into unchanged (same path, size, mtime), touched or renamed (same
    content hash: the row is updated, nothing is encoded), and to encode (new, or changed content);
-2. *decode* (a pool of threads; PyAV releases the GIL): per video, the whole-video clip and the moment windows,
-   in chunks of at most ``batch_size`` clips so that memory stays bounded however long the video is;
+2. *decode* (:class:`~vtr.index.clip_decoder.ClipDecoder` on a pool of threads; PyAV releases the GIL): per
+   video, the whole-video clip and the moment windows, in jobs of at most ``batch_size`` clips so that memory
+   stays bounded however long the video is;
 3. *encode* (the calling thread): clips of several videos batched together through the model;
 4. *write*: every video whose clips are all encoded is committed in one SQLite transaction per batch, with its
    thumbnails written just before. A run killed at any instant loses at most the uncommitted batch, and the
@@ -18,7 +19,6 @@ A file that cannot be decoded is recorded with its error and skipped; it is retr
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from collections import deque
@@ -26,29 +26,30 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 from vtr.errors import ConfigError, IndexStoreError, VideoDecodeError
+from vtr.index.clip_decoder import ClipDecoder, DecodedClips, DecodeJob
 from vtr.index.encoders import VideoTextEncoder, load_encoder
 from vtr.index.moments import MomentPlan, plan_moments
 from vtr.index.scan import FileStat, content_hash, scan_videos
-from vtr.index.store import KIND_MOMENT, KIND_VIDEO, IndexSettings, IndexStore
-from vtr.index.thumbnails import THUMBNAIL_SIZE, remove_orphan_thumbnails, remove_thumbnails, thumbnail_name
+from vtr.index.store import KIND_VIDEO, IndexSettings, IndexStore
+from vtr.index.thumbnails import (
+    THUMBNAIL_SIZE,
+    remove_orphan_thumbnails,
+    remove_thumbnails,
+    thumbnail_name,
+    write_thumbnail,
+)
 from vtr.index.vectors import ANN_THRESHOLD
-
-if TYPE_CHECKING:
-    from vtr.video import SampledFrames
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_WINDOW = 4.0
 DEFAULT_STRIDE = 2.0
-_JPEG_QUALITY = 85
 # What the job generator yields for a file that needs no decoding.
 _SETTLED = "settled"  # its content is already indexed (touched or moved)
 _FAILED = "failed"  # unreadable or unprobeable: queued as a failure
@@ -135,141 +136,6 @@ class _Video:
     @property
     def complete(self) -> bool:
         return self.done_jobs == self.jobs
-
-
-@dataclass
-class _Job:
-    """One decoding job: a few clips of one video (the whole-video clip and/or moment windows)."""
-
-    video: _Video
-    whole: bool  # include the whole-video clip
-    windows: list[int]  # indices into plan.windows
-    plan: MomentPlan
-
-
-@dataclass
-class _Decoded:
-    """The clips of one job, ready for the model."""
-
-    job: _Job
-    frames: torch.Tensor | None = None  # float [C, T, 3, S, S]
-    mask: torch.Tensor | None = None  # bool [C, T]
-    kinds: list[int] = field(default_factory=list)
-    spans: list[tuple[float, float]] = field(default_factory=list)
-    moments: list[int] = field(default_factory=list)
-    thumbs: list[bytes | None] = field(default_factory=list)
-    error: str | None = None
-    seconds: float = 0.0
-
-
-class ClipDecoder:
-    """Decodes the clips of one job with seek-based sampling, in one pass over the file
-    (:func:`vtr.video.sampling.sample_windows`).
-
-    Moment windows are assembled from segments (see :mod:`vtr.index.moments`): when the frames per clip divide
-    evenly among a window's segments, each segment is sampled once per job and shared by the windows on it.
-
-    Args:
-        num_frames: frames per clip T.
-        image_size: frame side S for the model.
-        mean: pixel mean for normalisation.
-        std: pixel standard deviation for normalisation.
-        thumbnail_size: longest side of thumbnails.
-    """
-
-    def __init__(
-        self,
-        num_frames: int,
-        image_size: int,
-        mean: tuple[float, float, float],
-        std: tuple[float, float, float],
-        thumbnail_size: int = THUMBNAIL_SIZE,
-    ) -> None:
-        from vtr.video import FrameTransform
-
-        self.num_frames = num_frames
-        self.transform = FrameTransform(image_size, mean, std)
-        self.thumbnail_size = thumbnail_size
-
-    def __call__(self, job: _Job) -> _Decoded:
-        started = time.perf_counter()
-        out = _Decoded(job)
-        try:
-            self._decode(job, out)
-        except VideoDecodeError as error:
-            out.error = error.cause
-        except Exception as error:  # one bad file must never stop the job
-            logger.warning("unexpected error decoding %s", job.video.stat.path, exc_info=True)
-            out.error = f"{type(error).__name__}: {error}"
-        out.seconds = time.perf_counter() - started
-        return out
-
-    def _decode(self, job: _Job, out: _Decoded) -> None:
-        from vtr.video import sample_windows
-
-        path = job.video.stat.path
-        plan = job.plan
-        n = plan.segments_per_window
-        shared = self.num_frames % n == 0
-        # What to sample, in one pass over the file: the whole video, then each segment (shared by the windows
-        # on it) or each window.
-        requests: list[tuple[int, float | None, float | None]] = [(self.num_frames, None, None)] if job.whole else []
-        segments: list[int] = []
-        if shared:
-            segments = sorted({s for w in job.windows for s in plan.window_segments(w)})
-            requests += [(self.num_frames // n, *plan.segments[s]) for s in segments]
-        else:
-            requests += [(self.num_frames, *plan.windows[w]) for w in job.windows]
-        # A window with nothing decodable (past where a truncated file's data ends) comes back as None.
-        sampled = sample_windows(path, requests, skip_empty=True)
-        clips: list[torch.Tensor] = []  # each uint8 [T, 3, H, W]
-        masks: list[torch.Tensor] = []  # each bool [T]
-        if job.whole:
-            whole = sampled.pop(0)
-            if whole is None or not bool(whole.mask.any()):
-                raise VideoDecodeError(path, "no frame could be decoded")
-            clips.append(whole.frames)
-            masks.append(whole.mask)
-            out.kinds.append(KIND_VIDEO)
-            out.spans.append((0.0, float(getattr(job.video.info, "duration", 0.0) or 0.0)))
-            out.moments.append(-1)
-        by_segment = dict(zip(segments, sampled, strict=True)) if shared else {}
-        for i, w in enumerate(job.windows):
-            window = _join([by_segment[s] for s in plan.window_segments(w)] if shared else [sampled[i]])
-            if window is None or not bool(window[1].any()):
-                continue  # nothing decodable in this window (a damaged stretch): no moment here
-            frames, mask = window
-            clips.append(frames)
-            masks.append(mask)
-            out.kinds.append(KIND_MOMENT)
-            out.spans.append(plan.windows[w])
-            out.moments.append(w)
-        out.thumbs = [self._thumbnail(frames, mask) for frames, mask in zip(clips, masks, strict=True)]
-        if clips:
-            out.frames = torch.stack([self.transform(c) for c in clips])  # [C, T, 3, S, S]
-            out.mask = torch.stack(masks)  # [C, T]
-
-    def _thumbnail(self, frames: torch.Tensor, mask: torch.Tensor) -> bytes:
-        # The real frame nearest the middle of the clip, as JPEG bytes (encoded here, on a decoding thread).
-        real = torch.nonzero(mask).flatten().tolist()
-        middle = min(real, key=lambda i: abs(i - (len(mask) - 1) / 2))
-        image = Image.fromarray(frames[middle].permute(1, 2, 0).contiguous().numpy())  # [H, W, 3]
-        image.thumbnail((self.thumbnail_size, self.thumbnail_size))
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=_JPEG_QUALITY)
-        return buffer.getvalue()
-
-
-def _join(parts: list[SampledFrames | None]) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """A moment window's frames and mask from its segments, in order; a segment with nothing decodable gives
-    masked-out frames. None when no segment has a decodable frame."""
-    real = [p for p in parts if p is not None]
-    if not real:
-        return None
-    blank_frames, blank_mask = torch.zeros_like(real[0].frames), torch.zeros_like(real[0].mask)
-    frames = torch.cat([blank_frames if p is None else p.frames for p in parts])  # [T, 3, H, W]
-    mask = torch.cat([blank_mask if p is None else p.mask for p in parts])  # [T]
-    return frames, mask
 
 
 def build_index(
@@ -438,15 +304,15 @@ def _run(
     decoder = ClipDecoder(settings.num_frames, settings.image_size, encoder.mean, encoder.std, options.thumbnail_size)
     bar = tqdm(total=len(todo), unit="video", desc="indexing", disable=not progress, dynamic_ncols=True)
     videos: deque[_Video] = deque()  # in scan order; committed from the left when complete
-    buffer: list[_Decoded] = []  # decoded clips waiting for the model
+    buffer: list[DecodedClips] = []  # decoded clips waiting for the model
     buffered = 0
-    pending: deque[Future[_Decoded]] = deque()
+    pending: deque[Future[DecodedClips]] = deque()
     max_pending = max(2, 2 * options.workers)
     pool = ThreadPoolExecutor(max_workers=max(1, options.workers), thread_name_prefix="vtr-decode")
 
     def flush() -> None:
         nonlocal buffered
-        live = [d for d in buffer if d.job.video.error is None and d.frames is not None]
+        live = [d for d in buffer if d.job.owner.error is None and d.frames is not None]
         if live:
             started = time.perf_counter()
             frames = torch.cat([d.frames for d in live])  # [B, T, 3, S, S]
@@ -456,7 +322,7 @@ def _run(
             offset = 0
             for d in live:
                 count = len(d.kinds)
-                v = d.job.video
+                v = d.job.owner
                 v.embeddings.append(embeddings[offset : offset + count])
                 v.kinds += d.kinds
                 v.spans += d.spans
@@ -464,7 +330,7 @@ def _run(
                 v.thumbs += d.thumbs
                 offset += count
         for d in buffer:
-            d.job.video.done_jobs += 1
+            d.job.owner.done_jobs += 1
         buffer.clear()
         buffered = 0
         commit_ready()
@@ -496,10 +362,10 @@ def _run(
         bar.update(len(ready))
         bar.set_postfix(failed=len(report.failed), refresh=False)
 
-    def take(result: _Decoded) -> None:
+    def take(result: DecodedClips) -> None:
         nonlocal buffered
         timings["decode"] += result.seconds
-        v = result.job.video
+        v = result.job.owner
         if result.error is not None and v.error is None:
             v.error = result.error
         buffer.append(result)
@@ -544,7 +410,7 @@ def _jobs(
     videos: deque[_Video],
     report: IndexReport,
     timings: dict[str, float],
-) -> Iterator[_Job | str]:
+) -> Iterator[DecodeJob | str]:
     """Hash and probe each file and cut its clips into jobs of at most ``batch_size`` clips.
 
     A file whose content is already indexed (touched, or moved from a path that is gone) is settled here with a
@@ -589,7 +455,7 @@ def _jobs(
         groups = [windows[: chunk - 1]] + [windows[i : i + chunk] for i in range(chunk - 1, len(windows), chunk)]
         video.jobs = len(groups)
         for i, group in enumerate(groups):
-            yield _Job(video, whole=i == 0, windows=group, plan=plan)
+            yield DecodeJob(stat.path, duration, whole=i == 0, windows=group, plan=plan, owner=video)
 
 
 def _settled_by_hash(
@@ -640,20 +506,12 @@ def _write_video(store: IndexStore, v: _Video) -> None:
             names.append(None)
             continue
         name = thumbnail_name(video_id, None if moment < 0 else moment)
-        _write_bytes(store.index_dir / name, jpeg)
+        write_thumbnail(store.index_dir, name, jpeg)
         names.append(name)
     if v.kinds and v.kinds[0] == KIND_VIDEO:
         store.set_video_thumbnail(video_id, names[0])
     store.insert_vectors(video_id, v.kinds, v.spans, names, np.concatenate(v.embeddings))
     store.clear_failure(v.stat.path)
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    # Temporary name then rename: a reader never sees half a file (see vtr.index.thumbnails on fsync).
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def _forget_gone(store: IndexStore, present: set[str], prune: bool, report: IndexReport) -> None:

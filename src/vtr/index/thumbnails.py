@@ -8,6 +8,7 @@ can be regenerated, and an fsync per moment would dominate the cost of indexing 
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from pathlib import Path
@@ -27,14 +28,21 @@ def thumbnail_name(video_id: int, moment: int | None = None) -> str:
     return f"{THUMBS_DIR}/{video_id}/{leaf}"
 
 
-def save_thumbnail(frame: torch.Tensor, path: str | Path, max_side: int = THUMBNAIL_SIZE) -> Path:
-    """Write one frame, uint8 [3, H, W], as a JPEG whose longest side is at most ``max_side`` pixels."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def jpeg_thumbnail(frame: torch.Tensor, max_side: int = THUMBNAIL_SIZE) -> bytes:
+    """One frame, uint8 ``[3, H, W]``, as JPEG bytes whose longest side is at most ``max_side`` pixels."""
     image = Image.fromarray(frame.permute(1, 2, 0).contiguous().numpy())  # [H, W, 3]
     image.thumbnail((max_side, max_side))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=_JPEG_QUALITY)
+    return buffer.getvalue()
+
+
+def write_thumbnail(index_dir: str | Path, name: str, jpeg: bytes) -> Path:
+    """Write JPEG bytes to ``name`` (from :func:`thumbnail_name`) in the index folder: temporary name, then rename."""
+    path = Path(index_dir) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    image.save(tmp, format="JPEG", quality=_JPEG_QUALITY)
+    tmp.write_bytes(jpeg)
     os.replace(tmp, path)
     return path
 
