@@ -229,4 +229,24 @@ def test_several_sims_of_other_shapes_or_with_a_bank_are_refused(multi_caption, 
     assert "different shapes" in capsys.readouterr().err
     argv = ["metrics", "--sim", str(sim_path), "--sim", str(sim_path), "--query-video", str(q2v_path)]
     assert main([*argv, "--postprocess", "qbnorm", "--bank-sim", str(sim_path)]) != 0
-    assert "--bank-sim takes one model" in capsys.readouterr().err
+    assert "give one --bank-sim per --sim, in the same order: 2 --sim, 1 --bank-sim" in capsys.readouterr().err
+
+
+def test_qbnorm_of_several_sims_uses_the_mean_of_their_banks(hub_files, tmp_path, capsys) -> None:
+    """An ensemble's score for a bank query is the mean of its members' scores, as for a test query."""
+    sim_path, bank_path = hub_files
+    other_sim = _save(tmp_path / "other_sim.npy", HUB[:, ::-1].copy())
+    other_bank = _save(tmp_path / "other_bank.npy", BANK[:, ::-1].copy())
+    common = ["--postprocess", "qbnorm", "--qb-beta", "10", "--json"]
+    argv = ["metrics", "--sim", str(sim_path), "--sim", str(other_sim)]
+    assert main([*argv, "--bank-sim", str(bank_path), "--bank-sim", str(other_bank), *common]) == 0
+    ensemble = json.loads(capsys.readouterr().out)["postprocessed"]["qbnorm"]
+    mean_sim = _save(tmp_path / "mean_sim.npy", (HUB + HUB[:, ::-1]) / 2)
+    mean_bank = _save(tmp_path / "mean_bank.npy", (BANK + BANK[:, ::-1]) / 2)
+    assert main(["metrics", "--sim", str(mean_sim), "--bank-sim", str(mean_bank), *common]) == 0
+    single = json.loads(capsys.readouterr().out)["postprocessed"]["qbnorm"]
+    assert ensemble["t2v"] == single["t2v"]
+    # Ranks [2, 1, 1]; the first bank alone would give [3, 1, 1], the second [1, 1, 3].
+    assert ensemble["t2v"]["MnR"] == pytest.approx(4 / 3)
+    assert ensemble["params"]["bank"] == f"queries from the mean of {bank_path}, {other_bank}"
+    assert single["params"]["bank"] == "queries from mean_bank.npy"

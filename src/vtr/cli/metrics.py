@@ -57,9 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     postprocess.add_argument(
         "--bank-sim",
         type=Path,
+        action="append",
         metavar="BANK.npy",
         help="QB-Norm's query bank: similarities [n_bank, n_videos] of bank queries (e.g. training captions) to the "
-        "same videos, in the same column order (vtr eval --save-sim writes bank_sim.npy)",
+        "same videos, in the same column order (vtr eval --save-sim writes bank_sim.npy); with several --sim, one "
+        "per --sim in the same order (their mean is the ensemble's bank)",
     )
     parser.set_defaults(func=run)
 
@@ -70,29 +72,41 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--postprocess qbnorm needs the query bank's similarities: --bank-sim BANK.npy")
     if args.bank_sim is not None and "qbnorm" not in args.postprocess:
         raise ConfigError("--bank-sim is only used by --postprocess qbnorm")
-    if len(args.sim) > 1 and args.bank_sim is not None:
-        raise ConfigError("--bank-sim takes one model's similarities: give one --sim with --postprocess qbnorm")
+    if args.bank_sim is not None and len(args.bank_sim) != len(args.sim):
+        raise ConfigError(
+            f"give one --bank-sim per --sim, in the same order: {len(args.sim)} --sim, {len(args.bank_sim)} --bank-sim"
+        )
     # Memory-mapped: a 20,000 x 20,000 matrix is read chunk by chunk, never copied whole (several are averaged into
     # one float32 matrix in memory).
-    sims = [_load_npy(path, "similarity matrix", mmap=True) for path in args.sim]
-    sim = sims[0] if len(sims) == 1 else mean_similarity(sims, chunk_size=args.chunk_size)
+    sim = _mean_of(args.sim, "similarity matrix", args.chunk_size)
     query_video = _load_npy(args.query_video, "query-to-video array", mmap=False) if args.query_video else None
     metrics = retrieval_metrics(sim, query_video, v2t=args.v2t, chunk_size=args.chunk_size)
     if args.postprocess:
-        bank_sim = _load_npy(args.bank_sim, "query bank similarity matrix", mmap=True) if args.bank_sim else None
+        bank_sim, bank_name = None, "queries"
+        if args.bank_sim:
+            bank_sim = _mean_of(args.bank_sim, "query bank similarity matrix", args.chunk_size)
+            bank_name = f"queries from {args.bank_sim[0].name}"
+            if len(args.bank_sim) > 1:
+                bank_name = f"queries from the mean of {', '.join(str(path) for path in args.bank_sim)}"
         metrics["postprocessed"] = postprocessed_metrics(
             sim,
             query_video,
             args.postprocess,
             v2t=args.v2t,
             bank_sim=bank_sim,
-            bank_name=f"queries from {args.bank_sim.name}" if args.bank_sim else "queries",
+            bank_name=bank_name,
             options=postprocess_options(args),
         )
     if args.out:
         atomic_write_json(args.out, metrics)
     print(json.dumps(metrics, indent=2) if args.json else format_metrics_table(metrics))
     return 0
+
+
+def _mean_of(paths: list[Path], what: str, chunk_size: int) -> np.ndarray:
+    """One matrix as saved, or the mean of several (a score-level ensemble), memory-mapped where read whole."""
+    arrays = [_load_npy(path, what, mmap=True) for path in paths]
+    return arrays[0] if len(arrays) == 1 else mean_similarity(arrays, chunk_size=chunk_size)
 
 
 def _load_npy(path: Path, what: str, mmap: bool) -> np.ndarray:
