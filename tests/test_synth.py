@@ -29,7 +29,7 @@ from vtr.data.synth import (
 )
 from vtr.data.synth.plan import CAPTIONS_PER_VIDEO, group_sizes, plan_dataset
 from vtr.data.synth.shapes import SHAPE_EXTENT, SHAPE_MASKS, draw_shape
-from vtr.data.synth.vocab import INVISIBLE_ACTIONS, REVERSAL_PAIRS
+from vtr.data.synth.vocab import INVISIBLE_ACTIONS, REVERSAL_PAIRS, SCENE_EXCLUDED_COLOURS
 from vtr.errors import ConfigError, DataFormatError
 
 SMALL = {"num_videos": 24, "num_frames": 8, "fps": 8, "size": 32, "holdout_compositions": True, "progress": False}
@@ -362,14 +362,33 @@ def test_colours_and_shapes_are_dealt_evenly_to_each_object_slot_of_the_training
         shapes = Counter(o["shape"] for o in bases)
         assert set(colours) == set(COLOURS) and set(shapes) == set(SHAPES), slot
         # Each round of a deck plays every card once: the counts differ by the cards still in hand, not by chance
-        # (drawn at random, the most and least frequent differed by 7 to 22 in these slots).
-        assert max(colours.values()) - min(colours.values()) <= 2, (slot, colours)
+        # (drawn at random, the most and least frequent differed by 7 to 22 in these slots). Colours are taken a
+        # few cards out of order to even them out within each scene (the next test), which costs one clip here.
+        assert max(colours.values()) - min(colours.values()) <= 3, (slot, colours)
         assert max(shapes.values()) - min(shapes.values()) <= 2, (slot, shapes)
     # And every colour-shape pair of the single base objects comes up (drawn at random, 15 of the 90 never did).
     pairs = Counter(
         (o["colour"], o["shape"]) for meta in base_clips if len(meta["objects"]) == 1 for o in meta["objects"]
     )
     assert len(pairs) == len(COLOURS) * len(SHAPES)
+
+
+def test_each_scene_shows_its_colours_about_equally_often_in_training():
+    """Colours are dealt per scene too: drawn apart from the scene, one colour could be rare in one scene (the
+    demo's 2,000 clips had 14 training clips of turquoise objects on the brick wall against a median of 28 over
+    the (colour, scene) pairs, and the test captions whose rarest such pair had fewer than 15 training clips
+    missed the top 5 four times as often as the others, benchmarks/RESULTS.md)."""
+    from collections import Counter
+
+    plan = plan_dataset(2000, seed=0, num_frames=12, fps=8, size=48, holdout_compositions=False)
+    clips = Counter(
+        (r["meta"]["scene"], o["colour"]) for r in plan.records if r["split"] == "train" for o in r["meta"]["objects"]
+    )
+    for scene in SCENES:
+        counts = [clips[scene, colour] for colour in COLOURS if colour not in SCENE_EXCLUDED_COLOURS[scene]]
+        assert all(clips[scene, colour] == 0 for colour in SCENE_EXCLUDED_COLOURS[scene])
+        # Drawn apart from the scene, the counts of one scene spread over 10 to 50 clips in this plan.
+        assert max(counts) - min(counts) <= 10, (scene, counts)
 
 
 def test_a_small_data_set_still_trains_on_every_colour_and_shape():

@@ -13,6 +13,7 @@ state, so the plan (and ``annotations.jsonl``) is the same for the same argument
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,8 @@ _TRACK_DECIMALS = 3
 _STREAM_GEOMETRY, _STREAM_BACKGROUND = 1, 2
 _GEOMETRY_IDS = {name: i for i, name in enumerate(ACTIONS + RELATIONS)}
 _COLOUR_NAMES = tuple(COLOURS)
+# Fitting cards of a deck's hand among which the colour rarest in the group's scene is taken: one per colour.
+_LOOKAHEAD = len(COLOURS)
 
 
 @dataclass(frozen=True)
@@ -135,21 +138,27 @@ class _Dealer:
         self._seed, self._split = seed, split
         self._hands: dict[str, list[Any]] = {}
         self._rounds: dict[str, int] = {}
+        # Clips of this split so far that show each (scene, colour).
+        self._scene_colours: Counter[tuple[str, str]] = Counter()
 
-    def take(self, deck: str, cards: Sequence[str], fits: Callable[[str], bool]) -> str:
-        """The first card of ``deck``'s hand that ``fits``, dealing a new round of ``cards`` when none does."""
+    def take(self, deck: str, cards: Sequence[str], fits: Callable[[str], bool], scene: str | None = None) -> str:
+        """The first card of ``deck``'s hand that ``fits``, dealing a new round of ``cards`` when none does. With a
+        ``scene``, the cards are colours, and the one rarest in that scene among the next fitting cards is taken."""
 
         def round_of(rng: random.Random) -> list[str]:
             order = list(cards)
             rng.shuffle(order)
             return order
 
-        return self._take(deck, round_of, fits)
+        return self._take(deck, round_of, fits, None if scene is None else lambda card: (scene, card))
 
-    def take_pair(self, deck: str, fits: Callable[[tuple[str, str]], bool]) -> tuple[str, str]:
+    def take_pair(
+        self, deck: str, fits: Callable[[tuple[str, str]], bool], scene: str | None = None
+    ) -> tuple[str, str]:
         """The first (colour, shape) of ``deck``'s hand that ``fits``. A round holds every pair once, in an order
         where any 10 cards in a row have different colours and any 9 different shapes (card i takes colour i mod 10
-        and shape i mod 9 of shuffled lists): small data sets get every colour and shape, large ones every pair."""
+        and shape i mod 9 of shuffled lists): small data sets get every colour and shape, large ones every pair.
+        With a ``scene``, the card whose colour is rarest in that scene among the next fitting cards is taken."""
 
         def round_of(rng: random.Random) -> list[tuple[str, str]]:
             colours, shapes = list(COLOURS), list(SHAPES)
@@ -157,14 +166,27 @@ class _Dealer:
             rng.shuffle(shapes)
             return [(colours[i % len(colours)], shapes[i % len(shapes)]) for i in range(len(colours) * len(shapes))]
 
-        return self._take(deck, round_of, fits)
+        return self._take(deck, round_of, fits, None if scene is None else lambda card: (scene, card[0]))
 
-    def _take(self, deck: str, round_of: Callable[[random.Random], list[Any]], fits: Callable[[Any], bool]) -> Any:
+    def count_clips(self, scene: str, colours: Sequence[str]) -> None:
+        """Record one clip of ``scene`` showing objects of ``colours``."""
+        self._scene_colours.update((scene, colour) for colour in colours)
+
+    def _take(
+        self,
+        deck: str,
+        round_of: Callable[[random.Random], list[Any]],
+        fits: Callable[[Any], bool],
+        scene_colour: Callable[[Any], tuple[str, str]] | None,
+    ) -> Any:
         hand = self._hands.setdefault(deck, [])
         for _ in range(2):
-            for i, card in enumerate(hand):
-                if fits(card):
-                    return hand.pop(i)
+            # Looking only a few cards ahead keeps each round's order, so a partial round stays balanced too.
+            ahead = [i for i, card in enumerate(hand) if fits(card)][:_LOOKAHEAD]
+            if ahead:
+                if scene_colour is None:
+                    return hand.pop(ahead[0])
+                return hand.pop(min(ahead, key=lambda i: self._scene_colours[scene_colour(hand[i])]))
             round_ = self._rounds.get(deck, 0)
             self._rounds[deck] = round_ + 1
             hand.extend(round_of(random.Random(f"vtr-synth:{self._seed}:{self._split}:{deck}:{round_}")))
@@ -254,7 +276,7 @@ def _draw_group(
         fitting = [forced[0]] if forced else _shapes_for(actions, excluded)
         free = [c for c in colours if c not in {o["colour"] for o in base}]
         colour, shape = dealer.take_pair(
-            f"objects:{slot}", lambda card, free=free, fitting=fitting: card[0] in free and card[1] in fitting
+            f"objects:{slot}", lambda card, free=free, fitting=fitting: card[0] in free and card[1] in fitting, scene
         )
         # Two objects are both small, so that one can travel a visible distance towards the other.
         base.append(
@@ -267,7 +289,7 @@ def _draw_group(
     with_colour = [dict(o) for o in base]
     other_colours = [c for c in colours if c not in {o["colour"] for o in base}]
     with_colour[colour_k]["colour"] = dealer.take(
-        f"colours:{slots[colour_k]}", _COLOUR_NAMES, other_colours.__contains__
+        f"colours:{slots[colour_k]}", _COLOUR_NAMES, other_colours.__contains__, scene
     )
     design["variants"] = [base, with_shape, with_colour]
     return design
@@ -311,6 +333,9 @@ def _design_group(
     for _ in range(_MAX_DRAWS):
         design = _draw_group(rng, dealer, scene, excluded, forced)
         if _valid(design, excluded):
+            for variant in design["variants"]:  # each object variant is shown with both actions or relations
+                for _ in range(ACTIONS_PER_GROUP):
+                    dealer.count_clips(scene, [o["colour"] for o in variant])
             return design
     raise RuntimeError("could not draw a valid synthetic group; the vocabularies are inconsistent")
 
