@@ -377,7 +377,7 @@ def test_each_scene_shows_its_colours_about_equally_often_in_training():
     """Colours are dealt per scene too: drawn apart from the scene, one colour could be rare in one scene (the
     demo's 2,000 clips had 14 training clips of turquoise objects on the brick wall against a median of 28 over
     the (colour, scene) pairs, and the test captions whose rarest such pair had fewer than 15 training clips
-    missed the top 5 four times as often as the others, benchmarks/RESULTS.md)."""
+    missed the top 5 twelve times as often as the others, benchmarks/RESULTS.md)."""
     from collections import Counter
 
     plan = plan_dataset(2000, seed=0, num_frames=12, fps=8, size=48, holdout_compositions=False)
