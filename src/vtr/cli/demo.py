@@ -10,7 +10,7 @@ from vtr.cli.common import add_overrides_argument, add_progress_argument
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="make the synthetic benchmark, train two models, evaluate and index it (about 85 minutes on 2 CPU cores)",
+        help="make the synthetic benchmark, train two models, evaluate and index it (about 70 minutes on 2 CPU cores)",
         description="Make the synthetic benchmark (DIR/data), train the dual alignment model with L1+L2+L3 twice "
         "(DIR/run, training seed 0; DIR/run-2, seed 1, with the stem normalisation that keeps an object's colour, "
         "model.video.stem_norm=layer), evaluate the two together on the test split (DIR/metrics.json), answer three "
