@@ -12,6 +12,7 @@ state, so the plan (and ``annotations.jsonl``) is the same for the same argument
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -188,7 +189,7 @@ class _Dealer:
         hand = self._hands.setdefault(deck, [])
         for _ in range(2):
             # Looking only a few cards ahead keeps each round's order, so a partial round stays balanced too.
-            ahead = [i for i, card in enumerate(hand) if fits(card)][:_LOOKAHEAD]
+            ahead = list(itertools.islice((i for i, card in enumerate(hand) if fits(card)), _LOOKAHEAD))
             if ahead:
                 if scene_colour is None:
                     return hand.pop(ahead[0])
